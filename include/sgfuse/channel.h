@@ -1,0 +1,53 @@
+/* sgfuse/channel.h - moves whole FUSE messages, nothing more. A channel is
+ * /dev/fuse (the kernel is the requester; every read/write is one message)
+ * or a stream socket with libfuse custom-io framing (each message starts with
+ * its FUSE header, whose len covers the whole message). */
+#ifndef SGFUSE_CHANNEL_H
+#define SGFUSE_CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct sgf_chan;
+
+/* /dev/fuse: wrap fd (takes ownership). NULL + errno on failure. */
+struct sgf_chan *sgf_chan_dev_new(int fd);
+/* Stream socket: wrap a connected SOCK_STREAM fd (takes ownership). Receives
+ * are serialised by a lock, and so are sends, so several threads may share
+ * one stream channel. */
+struct sgf_chan *sgf_chan_stream_new(int fd);
+
+/* A new channel on the same session with its own fd (FUSE_DEV_IOC_CLONE for
+ * /dev/fuse), so worker threads do not contend; NULL + errno when the
+ * channel kind cannot clone (-EOPNOTSUPP) or the clone fails. */
+struct sgf_chan *sgf_chan_clone(struct sgf_chan *ch);
+
+/* Receive one whole message into buf (size bytes). Returns its length;
+ * -ENODEV when the session is gone (kernel unmounted it, peer closed);
+ * -EINTR / -EAGAIN for a retry; -EPROTO for a stream whose framing is broken
+ * (the channel is then unusable); other -errno. */
+ssize_t sgf_chan_recv(struct sgf_chan *ch, void *buf, size_t size);
+
+/* Send one whole message from iov. 0 or -errno (-ENOENT from /dev/fuse
+ * means the request was interrupted and is harmless). */
+int sgf_chan_send(struct sgf_chan *ch, const struct iovec *iov, int iovcnt);
+
+/* Stop the channel: wakes receivers blocked in sgf_chan_recv (they return
+ * -ENODEV). For sockets this is shutdown(2); /dev/fuse has no such call, so
+ * there it only marks the channel. */
+void sgf_chan_shutdown(struct sgf_chan *ch);
+
+int sgf_chan_fd(const struct sgf_chan *ch);
+bool sgf_chan_is_dev(const struct sgf_chan *ch);
+void sgf_chan_free(struct sgf_chan *ch);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,33 @@
+/* sgfuse/mount.h - attach a /dev/fuse session to a directory and detach it:
+ * mount(2) when we are root, fusermount3 (and its comm-fd protocol) when not. */
+#ifndef SGFUSE_MOUNT_H
+#define SGFUSE_MOUNT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct sgf_mount_opts {
+	const char *source;        /* shown in /proc/mounts; default "sgfuse" */
+	const char *subtype;       /* fuse.SUBTYPE; default none */
+	bool allow_other;
+	bool default_permissions;
+	uint32_t max_read;         /* 0: not passed */
+	bool force_fusermount;     /* use fusermount3 even as root (tests) */
+};
+
+/* Open /dev/fuse and mount it on mountpoint. Returns the /dev/fuse fd or a
+ * negative errno (-ENOTDIR, -ENOENT, -EPERM, ...); nothing stays mounted on
+ * failure. */
+int sgf_mount(const char *mountpoint, const struct sgf_mount_opts *mo);
+
+/* Unmount mountpoint (lazily if it is busy). 0 or -errno. */
+int sgf_unmount(const char *mountpoint);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
