@@ -1,0 +1,242 @@
+/* lib/chan.c - the two channel kinds: /dev/fuse, where one read or write is
+ * one message, and a stream socket framed by the FUSE header's len. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <sgfuse/channel.h>
+
+/* The most iovecs one message is sent from (header, args, payload). */
+#define SEND_IOV_MAX 16
+
+struct sgf_chan {
+	int fd;
+	bool is_dev;
+	atomic_bool shut;
+	pthread_mutex_t recv_lock; /* stream: one message read at a time */
+	pthread_mutex_t send_lock; /* stream: one message written at a time */
+};
+
+static struct sgf_chan *chan_new(int fd, bool is_dev)
+{
+	struct sgf_chan *ch = calloc(1, sizeof(*ch));
+
+	if (ch == NULL)
+		return NULL;
+	ch->fd = fd;
+	ch->is_dev = is_dev;
+	pthread_mutex_init(&ch->recv_lock, NULL);
+	pthread_mutex_init(&ch->send_lock, NULL);
+	return ch;
+}
+
+struct sgf_chan *sgf_chan_dev_new(int fd)
+{
+	if (fd < 0) {
+		errno = EBADF;
+		return NULL;
+	}
+	return chan_new(fd, true);
+}
+
+struct sgf_chan *sgf_chan_stream_new(int fd)
+{
+	if (fd < 0) {
+		errno = EBADF;
+		return NULL;
+	}
+	return chan_new(fd, false);
+}
+
+struct sgf_chan *sgf_chan_clone(struct sgf_chan *ch)
+{
+	uint32_t master = (uint32_t)ch->fd;
+	struct sgf_chan *c;
+	int fd;
+
+	if (!ch->is_dev) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (ioctl(fd, FUSE_DEV_IOC_CLONE, &master) != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	c = chan_new(fd, true);
+	if (c == NULL)
+		close(fd);
+	return c;
+}
+
+static ssize_t dev_recv(struct sgf_chan *ch, void *buf, size_t size)
+{
+	ssize_t n = read(ch->fd, buf, size);
+
+	if (n >= 0)
+		return n;
+	switch (errno) {
+	case ENOENT: /* request was interrupted before we got it */
+		return -EAGAIN;
+	case ENODEV:
+		return -ENODEV;
+	default:
+		return -errno;
+	}
+}
+
+/* Read exactly n bytes from a stream; 0 at a clean EOF before any byte. */
+static ssize_t read_full(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		if (r == 0)
+			return got == 0 ? 0 : -EPROTO;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+/* Drop n bytes of a message we cannot hold, keeping the stream in step. */
+static int drain(int fd, size_t n)
+{
+	char sink[4096];
+
+	while (n) {
+		size_t k = n < sizeof(sink) ? n : sizeof(sink);
+		ssize_t r = read_full(fd, sink, k);
+		if (r <= 0)
+			return r == 0 ? -EPROTO : (int)r;
+		n -= k;
+	}
+	return 0;
+}
+
+static ssize_t stream_recv_locked(struct sgf_chan *ch, void *buf, size_t size)
+{
+	struct fuse_in_header *h = buf;
+	ssize_t r;
+
+	if (size < sizeof(*h))
+		return -EINVAL;
+	r = read_full(ch->fd, h, sizeof(*h));
+	if (r == 0)
+		return -ENODEV;
+	if (r < 0)
+		return r == -ECONNRESET ? -ENODEV : r;
+	if (h->len < sizeof(*h))
+		return -EPROTO; /* no way to find the next message */
+	if (h->len > size) {
+		int e = drain(ch->fd, h->len - sizeof(*h));
+		return e ? e : -EMSGSIZE;
+	}
+	r = read_full(ch->fd, (char *)buf + sizeof(*h), h->len - sizeof(*h));
+	if (r < 0)
+		return r;
+	if ((size_t)r != h->len - sizeof(*h))
+		return -EPROTO;
+	return (ssize_t)h->len;
+}
+
+ssize_t sgf_chan_recv(struct sgf_chan *ch, void *buf, size_t size)
+{
+	ssize_t r;
+
+	if (atomic_load(&ch->shut))
+		return -ENODEV;
+	if (ch->is_dev)
+		return dev_recv(ch, buf, size);
+	pthread_mutex_lock(&ch->recv_lock);
+	r = stream_recv_locked(ch, buf, size);
+	pthread_mutex_unlock(&ch->recv_lock);
+	if (r == -ENODEV || r == -EPROTO)
+		atomic_store(&ch->shut, true);
+	return r;
+}
+
+static int stream_send_locked(struct sgf_chan *ch, const struct iovec *iov, int iovcnt)
+{
+	struct iovec v[SEND_IOV_MAX];
+	struct msghdr mh = { .msg_iov = v, .msg_iovlen = (size_t)iovcnt };
+
+	memcpy(v, iov, sizeof(*iov) * (size_t)iovcnt);
+	while (mh.msg_iovlen) {
+		ssize_t n = sendmsg(ch->fd, &mh, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EPIPE || errno == ECONNRESET ? -ENODEV : -errno;
+		}
+		/* Partial send: step over what went out. */
+		while (mh.msg_iovlen && (size_t)n >= mh.msg_iov->iov_len) {
+			n -= (ssize_t)mh.msg_iov->iov_len;
+			mh.msg_iov++;
+			mh.msg_iovlen--;
+		}
+		if (mh.msg_iovlen) {
+			mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + n;
+			mh.msg_iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+int sgf_chan_send(struct sgf_chan *ch, const struct iovec *iov, int iovcnt)
+{
+	int err;
+
+	if (iovcnt < 1 || iovcnt > SEND_IOV_MAX)
+		return -EINVAL;
+	if (ch->is_dev) {
+		ssize_t n = writev(ch->fd, iov, iovcnt);
+		return n < 0 ? -errno : 0;
+	}
+	pthread_mutex_lock(&ch->send_lock);
+	err = stream_send_locked(ch, iov, iovcnt);
+	pthread_mutex_unlock(&ch->send_lock);
+	return err;
+}
+
+void sgf_chan_shutdown(struct sgf_chan *ch)
+{
+	atomic_store(&ch->shut, true);
+	if (!ch->is_dev)
+		shutdown(ch->fd, SHUT_RDWR);
+}
+
+int sgf_chan_fd(const struct sgf_chan *ch)
+{
+	return ch->fd;
+}
+
+bool sgf_chan_is_dev(const struct sgf_chan *ch)
+{
+	return ch->is_dev;
+}
+
+void sgf_chan_free(struct sgf_chan *ch)
+{
+	if (ch == NULL)
+		return;
+	close(ch->fd);
+	pthread_mutex_destroy(&ch->recv_lock);
+	pthread_mutex_destroy(&ch->send_lock);
+	free(ch);
+}

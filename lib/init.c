@@ -1,0 +1,108 @@
+/* lib/init.c - INIT negotiation arithmetic: which protocol minor, which
+ * capability bits, and the request-size limits (max_write, max_pages). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "session_priv.h"
+
+/* Capabilities a passthrough wants. Not offered on purpose: writeback
+ * cache and splice (they change the data path the seed measures), locks
+ * (the kernel handles them locally), SETXATTR_EXT and security contexts
+ * (they change message layouts we validate). */
+#define SGF_WANT_BASE                                                        \
+	((uint64_t)(FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_MAX_PAGES |     \
+		    FUSE_PARALLEL_DIROPS | FUSE_DO_READDIRPLUS |              \
+		    FUSE_READDIRPLUS_AUTO | FUSE_ASYNC_DIO | FUSE_INIT_EXT |  \
+		    FUSE_CACHE_SYMLINKS))
+
+/* Pages the kernel uses per request when FUSE_MAX_PAGES is not agreed. */
+#define SGF_LEGACY_MAX_PAGES 32u
+
+uint32_t sgf_kernel_max_pages_limit(void)
+{
+	FILE *f = fopen("/proc/sys/fs/fuse/max_pages_limit", "re");
+	unsigned v = 0;
+
+	if (f != NULL) {
+		if (fscanf(f, "%u", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v ? v : 256;
+}
+
+uint32_t sgf_derive_max_pages(uint32_t max_write, uint32_t max_pages_opt, uint32_t limit)
+{
+	uint64_t pages = max_pages_opt ? max_pages_opt
+				       : ((uint64_t)max_write + SGF_PAGE_SIZE - 1) / SGF_PAGE_SIZE;
+
+	if (limit == 0 || limit > SGF_MAX_PAGES_CEILING)
+		limit = SGF_MAX_PAGES_CEILING;
+	if (pages > limit)
+		pages = limit;
+	return pages ? (uint32_t)pages : 1;
+}
+
+int sgf_negotiate_init(const struct sgf_session_opts *opts, const struct fuse_init_in *in,
+		       size_t arg_len, struct fuse_init_out *out, size_t *out_len,
+		       struct sgf_conn_info *ci)
+{
+	uint64_t theirs, want, agreed;
+	uint32_t max_write = opts->max_write ? opts->max_write : SGF_DEFAULT_MAX_WRITE;
+	uint32_t limit = opts->max_pages_limit ? opts->max_pages_limit
+					       : sgf_kernel_max_pages_limit();
+
+	memset(out, 0, sizeof(*out));
+	memset(ci, 0, sizeof(*ci));
+	*out_len = 0;
+	if (arg_len < 16)
+		return -EINVAL;
+	if (in->major > SGF_PROTO_MAJOR) {
+		/* The requester retries INIT with our major when told it. */
+		out->major = SGF_PROTO_MAJOR;
+		out->minor = SGF_PROTO_MINOR;
+		*out_len = FUSE_COMPAT_INIT_OUT_SIZE;
+		return 0;
+	}
+	if (in->major < SGF_PROTO_MAJOR || in->minor < SGF_PROTO_MINOR_MIN)
+		return -EPROTO;
+	if (max_write < SGF_PAGE_SIZE)
+		max_write = SGF_PAGE_SIZE;
+
+	theirs = in->flags;
+	if ((in->flags & FUSE_INIT_EXT) && arg_len >= offsetof(struct fuse_init_in, flags2) + 4)
+		theirs |= (uint64_t)in->flags2 << 32;
+	want = SGF_WANT_BASE;
+	if (!opts->no_export)
+		want |= FUSE_EXPORT_SUPPORT;
+	agreed = want & theirs;
+
+	ci->proto_major = SGF_PROTO_MAJOR;
+	ci->proto_minor = in->minor < SGF_PROTO_MINOR ? in->minor : SGF_PROTO_MINOR;
+	ci->max_write = max_write;
+	ci->max_readahead = in->max_readahead;
+	ci->want = want;
+	ci->requester_flags = theirs;
+	ci->flags = agreed;
+	if (agreed & FUSE_MAX_PAGES) {
+		ci->max_pages = sgf_derive_max_pages(max_write, opts->max_pages, limit);
+		ci->max_read = ci->max_pages * SGF_PAGE_SIZE;
+	} else {
+		ci->max_pages = 0;
+		ci->max_read = SGF_LEGACY_MAX_PAGES * SGF_PAGE_SIZE;
+	}
+
+	out->major = ci->proto_major;
+	out->minor = ci->proto_minor;
+	out->max_readahead = in->max_readahead;
+	out->flags = (uint32_t)agreed;
+	if (agreed & FUSE_INIT_EXT)
+		out->flags2 = (uint32_t)(agreed >> 32);
+	out->max_background = 64;
+	out->congestion_threshold = 48;
+	out->max_write = max_write;
+	out->time_gran = 1;
+	out->max_pages = (uint16_t)ci->max_pages;
+	*out_len = sizeof(*out);
+	return 0;
+}

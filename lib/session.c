@@ -1,0 +1,125 @@
+/* lib/session.c - a session's life: creation with its options, the INIT
+ * handshake that settles it, accessors, and the buffer sizes workers need. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "session_priv.h"
+
+/* Largest xattr value and symlink target a reply may carry. */
+#define SGF_XATTR_MAX 65536u
+
+struct sgf_session *sgf_session_new(const struct sgf_ops *ops, void *fs,
+				    const struct sgf_session_opts *opts)
+{
+	struct sgf_session *se;
+
+	if (ops == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	se = calloc(1, sizeof(*se));
+	if (se == NULL)
+		return NULL;
+	se->ops = ops;
+	se->fs = fs;
+	if (opts)
+		se->opts = *opts;
+	if (se->opts.max_write == 0)
+		se->opts.max_write = SGF_DEFAULT_MAX_WRITE;
+	if (se->opts.max_write < SGF_PAGE_SIZE)
+		se->opts.max_write = SGF_PAGE_SIZE;
+	if (se->opts.max_pages_limit == 0)
+		se->opts.max_pages_limit = sgf_kernel_max_pages_limit();
+	se->max_pages_offer = sgf_derive_max_pages(se->opts.max_write, se->opts.max_pages,
+						   se->opts.max_pages_limit);
+	pthread_mutex_init(&se->init_lock, NULL);
+	return se;
+}
+
+void sgf_session_destroy(struct sgf_session *se)
+{
+	if (se == NULL)
+		return;
+	pthread_mutex_destroy(&se->init_lock);
+	free(se);
+}
+
+int sgf_session_do_init(struct sgf_session *se, const void *arg, size_t arg_len,
+			struct fuse_init_out *out, size_t *out_len)
+{
+	struct fuse_init_in in;
+	struct sgf_conn_info ci;
+	int err;
+
+	memset(&in, 0, sizeof(in));
+	memcpy(&in, arg, arg_len < sizeof(in) ? arg_len : sizeof(in));
+	pthread_mutex_lock(&se->init_lock);
+	if (atomic_load(&se->initialized)) {
+		err = -EINVAL; /* a second INIT */
+		goto out;
+	}
+	err = sgf_negotiate_init(&se->opts, &in, arg_len, out, out_len, &ci);
+	if (err || *out_len == FUSE_COMPAT_INIT_OUT_SIZE)
+		goto out; /* failed, or asked the requester to retry */
+	if (se->ops->init) {
+		err = se->ops->init(se->fs, &ci);
+		if (err)
+			goto out;
+		/* The filesystem may only lower the limits. */
+		if (ci.max_write < out->max_write && ci.max_write >= SGF_PAGE_SIZE)
+			out->max_write = ci.max_write;
+		else
+			ci.max_write = out->max_write;
+	}
+	se->conn = ci;
+	se->lim.max_write = ci.max_write;
+	se->lim.max_read = ci.max_read;
+	atomic_store(&se->initialized, true);
+out:
+	pthread_mutex_unlock(&se->init_lock);
+	return err;
+}
+
+const struct sgf_conn_info *sgf_session_conn(const struct sgf_session *se)
+{
+	return &se->conn;
+}
+
+bool sgf_session_initialized(const struct sgf_session *se)
+{
+	return atomic_load(&se->initialized);
+}
+
+bool sgf_session_exited(const struct sgf_session *se)
+{
+	return atomic_load(&se->exited);
+}
+
+void sgf_session_exit(struct sgf_session *se)
+{
+	atomic_store(&se->exited, true);
+}
+
+struct sgf_stats *sgf_session_stats(struct sgf_session *se)
+{
+	return &se->stats;
+}
+
+static size_t max_sz(size_t a, size_t b)
+{
+	return a > b ? a : b;
+}
+
+size_t sgf_session_recv_size(const struct sgf_session *se)
+{
+	/* Headers and fixed args fit in a page; the payload is a WRITE of
+	 * max_write or a SETXATTR value. */
+	return SGF_PAGE_SIZE + max_sz(se->opts.max_write, SGF_XATTR_MAX);
+}
+
+size_t sgf_session_reply_size(const struct sgf_session *se)
+{
+	/* A requester without FUSE_MAX_PAGES reads 32 pages at a time. */
+	size_t pages = max_sz(se->max_pages_offer, 32);
+	return max_sz(pages * SGF_PAGE_SIZE, max_sz(SGF_XATTR_MAX, SGF_PATH_MAX));
+}
