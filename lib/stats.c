@@ -40,6 +40,25 @@ void sgf_stats_error(struct sgf_stats *st, uint32_t opcode)
 		atomic_fetch_add_explicit(&st->errors[opcode], 1, memory_order_relaxed);
 }
 
+static void merge(_Atomic uint64_t *dst, const _Atomic uint64_t *src, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		atomic_fetch_add_explicit(&dst[i], atomic_load_explicit(&src[i], memory_order_relaxed),
+					  memory_order_relaxed);
+}
+
+void sgf_stats_merge(struct sgf_stats *dst, const struct sgf_stats *src)
+{
+	merge(dst->count, src->count, SGF_OPCODE_LIMIT);
+	merge(dst->bytes, src->bytes, SGF_OPCODE_LIMIT);
+	merge(dst->errors, src->errors, SGF_OPCODE_LIMIT);
+	merge(dst->read_hist, src->read_hist, SGF_HIST_BUCKETS);
+	merge(dst->write_hist, src->write_hist, SGF_HIST_BUCKETS);
+	merge(dst->seg_hist, src->seg_hist, SGF_HIST_BUCKETS);
+	merge(&dst->unknown, &src->unknown, 1);
+	merge(&dst->malformed, &src->malformed, 1);
+}
+
 void sgf_stats_reset(struct sgf_stats *st)
 {
 	for (unsigned i = 0; i < SGF_OPCODE_LIMIT; i++) {

@@ -37,6 +37,9 @@ void sgf_stats_add(struct sgf_stats *st, uint32_t opcode, uint64_t bytes);
 /* Record an error reply for opcode. */
 void sgf_stats_error(struct sgf_stats *st, uint32_t opcode);
 
+/* Add every counter of src to dst. */
+void sgf_stats_merge(struct sgf_stats *dst, const struct sgf_stats *src);
+
 /* Zero every counter. */
 void sgf_stats_reset(struct sgf_stats *st);
 
