@@ -1,0 +1,69 @@
+# bench/common.sh - shared by bench/seed-table and bench/sweep: build, a
+# private tmpfs work area, starting and stopping FUSE daemons, and a cleanup
+# that always unmounts whatever was mounted. Source it; do not run it.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${SGF_BUILD:-$ROOT/build}
+DAEMON=$BUILD/tools/sgfuse-passthrough
+BENCH=$BUILD/tools/sgfuse-bench
+PIDS=()
+MOUNTS=()
+
+sgf_build() {
+  "$ROOT/scripts/deps" || exit 1
+  if [ ! -f "$BUILD/build.ninja" ]; then
+    meson setup "$BUILD" "$ROOT" >/dev/null || exit 1
+  fi
+  ninja -C "$BUILD" >/dev/null || { ninja -C "$BUILD"; exit 1; }
+}
+
+sgf_cleanup() {
+  local p m
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  sleep 0.2
+  for m in "${MOUNTS[@]}"; do
+    if grep -q " $m " /proc/mounts; then umount "$m" 2>/dev/null || umount -l "$m"; fi
+  done
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  if [ -n "${WORK:-}" ]; then
+    if grep -q " $WORK/backing " /proc/mounts; then umount -l "$WORK/backing"; fi
+    rm -rf "$WORK"
+  fi
+}
+
+# A work area whose backing directory is a tmpfs of its own, as in the seed.
+sgf_workdir() {
+  WORK=$(mktemp -d /tmp/sgfuse-bench.XXXXXX)
+  trap sgf_cleanup EXIT
+  trap 'exit 130' INT TERM HUP
+  mkdir -p "$WORK/backing" "$WORK/mnt" "$WORK/mnt-peer"
+  mount -t tmpfs -o size=8g sgfuse-bench "$WORK/backing"
+  MOUNTS+=("$WORK/backing")
+}
+
+# wait_mount DIR PID: until DIR is a FUSE mount (or the daemon died).
+sgf_wait_mount() {
+  local i
+  for i in $(seq 1 200); do
+    if awk -v m="$1" '$2 == m && $3 ~ /^fuse/ {f=1} END {exit !f}' /proc/mounts; then return 0; fi
+    kill -0 "$2" 2>/dev/null || { echo "daemon for $1 exited" >&2; return 1; }
+    sleep 0.05
+  done
+  echo "timed out waiting for $1 to mount" >&2
+  return 1
+}
+
+# stop_daemon PID MOUNT: SIGTERM, wait, make sure the mount is gone.
+sgf_stop_daemon() {
+  kill -TERM "$1" 2>/dev/null
+  wait "$1" 2>/dev/null
+  if [ -n "${2:-}" ] && grep -q " $2 " /proc/mounts; then umount -l "$2"; fi
+}
+
+# Build libfuse's passthrough_ll example as shipped in libfuse3-dev.
+sgf_build_peer() {
+  local src=/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c
+  [ -f "$src" ] || return 1
+  cc -O2 -Wall -I/usr/share/doc/libfuse3-dev/examples "$src" \
+     $(pkg-config --cflags --libs fuse3) -o "$WORK/passthrough_ll" 2>"$WORK/peer-build.log"
+}
