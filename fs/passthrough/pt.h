@@ -1,0 +1,198 @@
+/* fs/passthrough/pt.h - private to the passthrough filesystem: the node and
+ * open-handle tables every op goes through, the helpers the op files share,
+ * and the op prototypes gathered into the table by pt_ops.c. */
+#ifndef SGF_FS_PT_H
+#define SGF_FS_PT_H
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sgfuse/passthrough.h>
+
+/* ---- an intrusive chained hash keyed by a 64-bit id; callers lock ---- */
+
+struct pt_idlink {
+	uint64_t id;
+	struct pt_idlink *next;
+};
+
+struct pt_idmap {
+	struct pt_idlink **buckets;
+	size_t mask;    /* bucket count - 1 (a power of two) */
+	size_t count;
+};
+
+int pt_idmap_init(struct pt_idmap *m);
+void pt_idmap_destroy(struct pt_idmap *m);
+/* Grows the bucket array when loaded; a failed grow only lengthens chains. */
+void pt_idmap_insert(struct pt_idmap *m, struct pt_idlink *l);
+void pt_idmap_remove(struct pt_idmap *m, struct pt_idlink *l);
+/* First link of the chain that would hold id (walk it comparing ids). */
+struct pt_idlink *pt_idmap_chain(const struct pt_idmap *m, uint64_t id);
+struct pt_idlink *pt_idmap_find(const struct pt_idmap *m, uint64_t id);
+/* Empty the map, calling fn on every member once (for teardown). */
+void pt_idmap_drain(struct pt_idmap *m, void (*fn)(struct pt_idlink *, void *), void *arg);
+
+/* ---- nodes ---- */
+
+/* One backing object the requester may hold references to. Lives while the
+ * table or an op or an open handle holds it (refs); stays in the table while
+ * the requester holds lookups (nlookup). */
+struct pt_inode {
+	struct pt_idlink by_id;   /* id = nodeid handed to the requester */
+	struct pt_idlink by_key;  /* id = hash of (dev, ino) */
+	dev_t dev;
+	ino_t ino;
+	mode_t type;              /* S_IFMT bits; fixed for the object's life */
+	int fd;                   /* O_PATH | O_NOFOLLOW */
+	uint64_t nlookup;         /* under sgf_passthrough.inode_lock */
+	uint64_t refs;            /* under sgf_passthrough.inode_lock */
+};
+
+/* ---- open files and directories ---- */
+
+struct pt_handle {
+	struct pt_idlink link;    /* id = fh handed to the requester */
+	uint64_t refs;            /* under sgf_passthrough.handle_lock */
+	struct pt_inode *inode;   /* holds one inode ref */
+	bool is_dir;
+	int fd;                   /* backing file, or the directory stream's fd */
+	/* A buffered twin of an O_DIRECT fd for I/O the backing fs refuses as
+	 * misaligned (backing_direct AUTO); opened on first need. */
+	_Atomic int buffered_fd;
+	bool may_fallback;
+	pthread_mutex_t dir_lock; /* serializes the directory stream */
+	DIR *dir;
+	uint64_t dir_pos;         /* cookie the stream stands at */
+};
+
+struct sgf_passthrough {
+	enum sgf_backing_direct backing_direct;
+	uint64_t entry_sec, attr_sec;
+	uint32_t entry_nsec, attr_nsec;
+
+	pthread_mutex_t inode_lock;
+	struct pt_idmap inodes_by_id;
+	struct pt_idmap inodes_by_key;
+	uint64_t next_nodeid;
+	struct pt_inode *root;
+
+	pthread_mutex_t handle_lock;
+	struct pt_idmap handles;
+	uint64_t next_fh;
+};
+
+/* Inode table (pt_inode.c). */
+int pt_inodes_init(struct sgf_passthrough *pt, int root_fd, const struct stat *st);
+void pt_inodes_destroy(struct sgf_passthrough *pt);
+/* The node for a requester's nodeid with one ref held, or NULL if unknown. */
+struct pt_inode *pt_inode_get(struct sgf_passthrough *pt, uint64_t nodeid);
+void pt_inode_ref(struct sgf_passthrough *pt, struct pt_inode *in);
+void pt_inode_put(struct sgf_passthrough *pt, struct pt_inode *in);
+/* Take one lookup for the object behind fd (an O_PATH fd, consumed) whose
+ * stat is st: the known node, or a new one. Returns its nodeid, 0 on -ENOMEM. */
+uint64_t pt_inode_learn(struct sgf_passthrough *pt, int fd, const struct stat *st);
+void pt_inode_forget(struct sgf_passthrough *pt, uint64_t nodeid, uint64_t n);
+
+/* Handle table (pt_handle.c). */
+int pt_handles_init(struct sgf_passthrough *pt);
+struct pt_handle *pt_handle_new(struct sgf_passthrough *pt, struct pt_inode *in, bool is_dir);
+/* Make h reachable by the requester; returns its fh. */
+uint64_t pt_handle_publish(struct sgf_passthrough *pt, struct pt_handle *h);
+/* h with one ref held if fh is a live handle of that kind on node ino. */
+struct pt_handle *pt_handle_get(struct sgf_passthrough *pt, uint64_t fh, uint64_t ino,
+				bool is_dir);
+void pt_handle_put(struct sgf_passthrough *pt, struct pt_handle *h);
+/* Unpublish; the handle goes once in-flight ops are done. 0 or -EBADF. */
+int pt_handle_release(struct sgf_passthrough *pt, uint64_t fh, uint64_t ino, bool is_dir);
+void pt_handles_destroy(struct sgf_passthrough *pt);
+/* The buffered twin of h->fd, opening it on first use; fd or -errno. */
+int pt_handle_buffered_fd(struct pt_handle *h);
+
+/* Shared helpers (pt_entry.c). */
+#define PT_PROC_PATH_MAX 32
+void pt_proc_path(char buf[PT_PROC_PATH_MAX], int fd);
+int pt_stat_inode(const struct pt_inode *in, struct stat *st);
+void pt_fill_attr(struct fuse_attr *a, const struct stat *st);
+void pt_fill_attr_out(const struct sgf_passthrough *pt, struct fuse_attr_out *out,
+		      const struct stat *st);
+/* Look name up under parent taking one lookup; fills out. */
+int pt_lookup_name(struct sgf_passthrough *pt, struct pt_inode *parent, const char *name,
+		   struct fuse_entry_out *out);
+/* Take one lookup for the object behind the O_PATH fd (consumed); fills out. */
+int pt_entry_from_fd(struct sgf_passthrough *pt, int fd, struct fuse_entry_out *out);
+/* Name checks: 0, or -EINVAL ('/'), -ENAMETOOLONG. */
+int pt_check_name(const char *name);
+bool pt_is_dot_or_dotdot(const char *name);
+/* Name check for an op that makes a new name: also -EEXIST for "." / "..". */
+int pt_check_new_name(const char *name);
+/* A parent node for a name op, held; NULL with *err set. */
+struct pt_inode *pt_get_dir(struct sgf_passthrough *pt, uint64_t nodeid, int *err);
+
+/* Operations, by file. */
+int pt_init(void *fs, struct sgf_conn_info *ci);
+void pt_destroy(void *fs);
+
+int pt_lookup(const struct sgf_req *r, uint64_t parent, const char *name,
+	      struct fuse_entry_out *out);
+void pt_forget(const struct sgf_req *r, uint64_t ino, uint64_t nlookup);
+
+int pt_mknod(const struct sgf_req *r, uint64_t parent, const char *name,
+	     const struct fuse_mknod_in *in, struct fuse_entry_out *out);
+int pt_mkdir(const struct sgf_req *r, uint64_t parent, const char *name,
+	     const struct fuse_mkdir_in *in, struct fuse_entry_out *out);
+int pt_symlink(const struct sgf_req *r, uint64_t parent, const char *name,
+	       const char *target, struct fuse_entry_out *out);
+int pt_link(const struct sgf_req *r, uint64_t ino, uint64_t newparent,
+	    const char *newname, struct fuse_entry_out *out);
+
+int pt_unlink(const struct sgf_req *r, uint64_t parent, const char *name);
+int pt_rmdir(const struct sgf_req *r, uint64_t parent, const char *name);
+int pt_rename(const struct sgf_req *r, uint64_t parent, const char *name,
+	      uint64_t newparent, const char *newname, uint32_t flags);
+
+int pt_getattr(const struct sgf_req *r, uint64_t ino, const struct fuse_getattr_in *in,
+	       struct fuse_attr_out *out);
+int pt_setattr(const struct sgf_req *r, uint64_t ino, const struct fuse_setattr_in *in,
+	       struct fuse_attr_out *out);
+
+ssize_t pt_readlink(const struct sgf_req *r, uint64_t ino, char *buf, size_t size);
+int pt_statfs(const struct sgf_req *r, uint64_t ino, struct fuse_statfs_out *out);
+int pt_access(const struct sgf_req *r, uint64_t ino, uint32_t mask);
+
+int pt_open(const struct sgf_req *r, uint64_t ino, const struct fuse_open_in *in,
+	    struct fuse_open_out *out);
+int pt_create(const struct sgf_req *r, uint64_t parent, const char *name,
+	      const struct fuse_create_in *in, struct fuse_entry_out *entry,
+	      struct fuse_open_out *open);
+
+ssize_t pt_read(const struct sgf_req *r, uint64_t ino, const struct fuse_read_in *in,
+		const struct iovec *iov, int iovcnt);
+ssize_t pt_write(const struct sgf_req *r, uint64_t ino, const struct fuse_write_in *in,
+		 const struct iovec *iov, int iovcnt);
+
+int pt_flush(const struct sgf_req *r, uint64_t ino, const struct fuse_flush_in *in);
+int pt_release(const struct sgf_req *r, uint64_t ino, const struct fuse_release_in *in);
+int pt_fsync(const struct sgf_req *r, uint64_t ino, const struct fuse_fsync_in *in);
+int pt_fallocate(const struct sgf_req *r, uint64_t ino, const struct fuse_fallocate_in *in);
+int pt_lseek(const struct sgf_req *r, uint64_t ino, const struct fuse_lseek_in *in,
+	     struct fuse_lseek_out *out);
+
+int pt_opendir(const struct sgf_req *r, uint64_t ino, const struct fuse_open_in *in,
+	       struct fuse_open_out *out);
+int pt_readdir(const struct sgf_req *r, uint64_t ino, const struct fuse_read_in *in,
+	       bool plus, struct sgf_dirbuf *db);
+int pt_releasedir(const struct sgf_req *r, uint64_t ino, const struct fuse_release_in *in);
+int pt_fsyncdir(const struct sgf_req *r, uint64_t ino, const struct fuse_fsync_in *in);
+
+int pt_setxattr(const struct sgf_req *r, uint64_t ino, const char *name,
+		const void *value, size_t size, uint32_t flags);
+ssize_t pt_getxattr(const struct sgf_req *r, uint64_t ino, const char *name,
+		    void *buf, size_t size);
+ssize_t pt_listxattr(const struct sgf_req *r, uint64_t ino, char *buf, size_t size);
+int pt_removexattr(const struct sgf_req *r, uint64_t ino, const char *name);
+
+#endif

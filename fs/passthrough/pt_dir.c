@@ -1,0 +1,151 @@
+/* fs/passthrough/pt_dir.c - OPENDIR, READDIR / READDIRPLUS, RELEASEDIR,
+ * FSYNCDIR. The requester resumes a listing by the cookie (d_off) of the
+ * last entry it got; READDIRPLUS hands out one lookup per real entry. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include "pt.h"
+
+int pt_opendir(const struct sgf_req *r, uint64_t ino, const struct fuse_open_in *in,
+	       struct fuse_open_out *out)
+{
+	struct sgf_passthrough *pt = r->fs;
+	struct pt_inode *node;
+	struct pt_handle *h;
+	int err = 0, fd;
+
+	(void)in;
+	node = pt_get_dir(pt, ino, &err);
+	if (!node)
+		return err;
+	fd = openat(node->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	h = pt_handle_new(pt, node, true);
+	if (!h) {
+		close(fd);
+		err = -ENOMEM;
+		goto out;
+	}
+	h->fd = fd;
+	h->dir = fdopendir(fd);
+	if (!h->dir) {
+		err = -errno;
+		pt_handle_put(pt, h);
+		goto out;
+	}
+	out->fh = pt_handle_publish(pt, h);
+out:
+	pt_inode_put(pt, node);
+	return err;
+}
+
+/* Entry for "." and "..": no nodeid (so no lookup is taken), only what
+ * the listing itself says. */
+static void dot_entry(struct fuse_entry_out *e, const struct dirent *de)
+{
+	memset(e, 0, sizeof(*e));
+	e->attr.ino = de->d_ino;
+	e->attr.mode = DTTOIF(de->d_type);
+}
+
+/* Add de; 1 when the buffer is full (de not added), 0 when added or
+ * skipped, -errno to stop. */
+static int add_entry(struct sgf_passthrough *pt, struct pt_handle *h, const struct dirent *de,
+		     bool plus, struct sgf_dirbuf *db)
+{
+	size_t len = strlen(de->d_name);
+	bool dot = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
+	struct fuse_entry_out e;
+	int ret;
+
+	if (!plus) {
+		ret = sgf_dirbuf_add(db, de->d_name, len, de->d_ino, de->d_type,
+				     (uint64_t)de->d_off);
+		return ret == -ENOSPC ? 1 : 0;
+	}
+	/* Check for room before taking a lookup the reply might not carry. */
+	if (!sgf_dirbuf_fits(db, len, true))
+		return 1;
+	if (dot) {
+		dot_entry(&e, de);
+	} else {
+		memset(&e, 0, sizeof(e));
+		ret = pt_lookup_name(pt, h->inode, de->d_name, &e);
+		if (ret == -ENOENT)
+			return 0; /* removed since the listing was read */
+		if (ret)
+			return ret;
+	}
+	ret = sgf_dirbuf_add_plus(db, de->d_name, len, &e, (uint64_t)de->d_off);
+	if (ret && !dot)
+		pt_inode_forget(pt, e.nodeid, 1);
+	return ret == -ENOSPC ? 1 : 0;
+}
+
+static int fill(struct sgf_passthrough *pt, struct pt_handle *h, bool plus,
+		struct sgf_dirbuf *db)
+{
+	for (;;) {
+		struct dirent *de;
+		int ret;
+
+		errno = 0;
+		de = readdir(h->dir);
+		if (!de)
+			return errno ? -errno : 0;
+		/* The stream has moved past de whether or not it is sent; a
+		 * next call resuming before it will seek. */
+		h->dir_pos = (uint64_t)de->d_off;
+		ret = add_entry(pt, h, de, plus, db);
+		if (ret == 1)
+			return db->used ? 0 : -EINVAL; /* not even one entry fits */
+		if (ret < 0)
+			return db->used ? 0 : ret; /* what we have; the error comes next time */
+	}
+}
+
+int pt_readdir(const struct sgf_req *r, uint64_t ino, const struct fuse_read_in *in,
+	       bool plus, struct sgf_dirbuf *db)
+{
+	struct sgf_passthrough *pt = r->fs;
+	struct pt_handle *h = pt_handle_get(pt, in->fh, ino, true);
+	int err;
+
+	if (!h)
+		return -EBADF;
+	pthread_mutex_lock(&h->dir_lock);
+	if (in->offset != h->dir_pos) {
+		seekdir(h->dir, (long)in->offset);
+		h->dir_pos = in->offset;
+	}
+	err = fill(pt, h, plus, db);
+	pthread_mutex_unlock(&h->dir_lock);
+	pt_handle_put(pt, h);
+	return err;
+}
+
+int pt_releasedir(const struct sgf_req *r, uint64_t ino, const struct fuse_release_in *in)
+{
+	return pt_handle_release(r->fs, in->fh, ino, true);
+}
+
+int pt_fsyncdir(const struct sgf_req *r, uint64_t ino, const struct fuse_fsync_in *in)
+{
+	struct sgf_passthrough *pt = r->fs;
+	struct pt_handle *h = pt_handle_get(pt, in->fh, ino, true);
+	int ret;
+
+	if (!h)
+		return -EBADF;
+	if (in->fsync_flags & FUSE_FSYNC_FDATASYNC)
+		ret = fdatasync(h->fd);
+	else
+		ret = fsync(h->fd);
+	ret = ret < 0 ? -errno : 0;
+	pt_handle_put(pt, h);
+	return ret;
+}
