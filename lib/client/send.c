@@ -1,0 +1,73 @@
+/* lib/client/send.c - puts one request on the socket: header plus the
+ * caller's iovecs in as few sendmsg calls as IOV_MAX allows, so WRITE payload
+ * travels from the caller's buffers without an intermediate copy. */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/socket.h>
+#include "conn.h"
+
+/* Write all of vec[0..cnt) (entries are consumed in place). */
+static int send_all(int fd, struct iovec *vec, int cnt)
+{
+	int i = 0;
+
+	while (i < cnt) {
+		if (vec[i].iov_len == 0) {
+			i++;
+			continue;
+		}
+		struct msghdr mh = {
+			.msg_iov = vec + i,
+			.msg_iovlen = (size_t)(cnt - i > IOV_MAX ? IOV_MAX : cnt - i),
+		};
+		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		while (n > 0 && i < cnt) {
+			size_t step = (size_t)n < vec[i].iov_len ? (size_t)n : vec[i].iov_len;
+			vec[i].iov_base = (char *)vec[i].iov_base + step;
+			vec[i].iov_len -= step;
+			n -= (ssize_t)step;
+			if (vec[i].iov_len == 0)
+				i++;
+		}
+	}
+	return 0;
+}
+
+int sgf_send_request(struct sgf_client *c, uint64_t unique, uint32_t opcode,
+		     uint64_t nodeid, struct iovec *vec, int cnt)
+{
+	struct fuse_in_header ih;
+	uint64_t len = sizeof(ih);
+
+	for (int i = 1; i < cnt; i++)
+		len += vec[i].iov_len;
+	if (len > UINT32_MAX)
+		return -EINVAL;
+	memset(&ih, 0, sizeof(ih));
+	ih.len = (uint32_t)len;
+	ih.opcode = opcode;
+	ih.unique = unique;
+	ih.nodeid = nodeid;
+	ih.uid = c->uid;
+	ih.gid = c->gid;
+	ih.pid = c->pid;
+	vec[0].iov_base = &ih;
+	vec[0].iov_len = sizeof(ih);
+
+	pthread_mutex_lock(&c->send_lock);
+	int r = send_all(c->fd, vec, cnt);
+	pthread_mutex_unlock(&c->send_lock);
+	if (r < 0) {
+		/* Part of a message may be on the wire: the stream is unusable.
+		 * Shutting it down makes the receiver fail everything pending. */
+		shutdown(c->fd, SHUT_RDWR);
+		return r == -EPIPE || r == -ECONNRESET ? -ENOTCONN : r;
+	}
+	return 0;
+}
