@@ -115,6 +115,22 @@ static bool wait_for_end(const struct sgf_daemon_args *a, int sigfd, struct sgf_
 	}
 }
 
+/* Paths the daemon uses after it has left the working directory. */
+static char *absolute(const char *path, bool must_exist)
+{
+	char *cwd, *abs;
+
+	if (must_exist)
+		return realpath(path, NULL);
+	if (path[0] == '/')
+		return strdup(path);
+	cwd = getcwd(NULL, 0);
+	if (cwd == NULL || asprintf(&abs, "%s/%s", cwd, path) < 0)
+		abs = NULL;
+	free(cwd);
+	return abs;
+}
+
 static int serve_mount(const struct sgf_daemon_args *a)
 {
 	struct sgf_mount_opts mo = { .source = a->source, .subtype = a->subtype,
@@ -135,9 +151,15 @@ static int serve_mount(const struct sgf_daemon_args *a)
 		fprintf(stderr, PROG ": cannot serve SOURCE %s: %s\n", a->source, strerror(errno));
 		return 1;
 	}
+	errno = 0;
 	if (stat(a->mountpoint, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		fprintf(stderr, PROG ": MOUNTPOINT %s: %s\n", a->mountpoint,
-			errno && !S_ISDIR(st.st_mode) ? strerror(errno) : strerror(ENOTDIR));
+			strerror(errno ? errno : ENOTDIR));
+		goto out;
+	}
+	if (access("/dev/fuse", F_OK) != 0) {
+		fprintf(stderr, PROG ": no /dev/fuse (%s): is FUSE available here?\n",
+			strerror(errno));
 		goto out;
 	}
 	fd = sgf_mount(a->mountpoint, &mo);
@@ -201,5 +223,23 @@ int main(int argc, char **argv)
 		printf(PROG " " SGF_VERSION "\n");
 		return 0;
 	}
-	return a.listen ? sgf_daemon_listen(&a) : serve_mount(&a);
+	if (a.listen)
+		return sgf_daemon_listen(&a);
+
+	/* The daemon leaves its working directory: keep absolute paths. */
+	char *mnt = absolute(a.mountpoint, true);
+	char *stats_file = a.stats_file ? absolute(a.stats_file, false) : NULL;
+	int ret;
+
+	if (mnt == NULL || (a.stats_file && stats_file == NULL)) {
+		fprintf(stderr, PROG ": MOUNTPOINT %s: %s\n", a.mountpoint, strerror(errno));
+		free(mnt);
+		return 1;
+	}
+	a.mountpoint = mnt;
+	a.stats_file = stats_file;
+	ret = serve_mount(&a);
+	free(mnt);
+	free(stats_file);
+	return ret;
 }
