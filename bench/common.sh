@@ -14,11 +14,13 @@ sgf_build() {
   if [ ! -f "$BUILD/build.ninja" ]; then
     meson setup "$BUILD" "$ROOT" >/dev/null || exit 1
   fi
-  ninja -C "$BUILD" >/dev/null || { ninja -C "$BUILD"; exit 1; }
+  local targets=(tools/sgfuse-passthrough tools/sgfuse-bench)
+  ninja -C "$BUILD" "${targets[@]}" >/dev/null || { ninja -C "$BUILD" "${targets[@]}"; exit 1; }
 }
 
 sgf_cleanup() {
   local p m
+  set +e  # every step must run, whatever failed before
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
   sleep 0.2
   for m in "${MOUNTS[@]}"; do
@@ -55,8 +57,8 @@ sgf_wait_mount() {
 
 # stop_daemon PID MOUNT: SIGTERM, wait, make sure the mount is gone.
 sgf_stop_daemon() {
-  kill -TERM "$1" 2>/dev/null
-  wait "$1" 2>/dev/null
+  kill -TERM "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
   if [ -n "${2:-}" ] && grep -q " $2 " /proc/mounts; then umount -l "$2"; fi
 }
 
