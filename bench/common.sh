@@ -69,3 +69,34 @@ sgf_build_peer() {
   cc -O2 -Wall -I/usr/share/doc/libfuse3-dev/examples "$src" \
      $(pkg-config --cflags --libs fuse3) -o "$WORK/passthrough_ll" 2>"$WORK/peer-build.log"
 }
+
+# Start sgfuse-passthrough on $WORK/mnt with -o OPTIONS; sets DPID.
+sgf_start_kernel() {
+  "$DAEMON" -f -o "$1,stats_file=$WORK/stats" "$WORK/backing" "$WORK/mnt" \
+    2>"$WORK/daemon.log" &
+  DPID=$!
+  PIDS+=("$DPID"); MOUNTS+=("$WORK/mnt")
+  sgf_wait_mount "$WORK/mnt" "$DPID" || { cat "$WORK/daemon.log" >&2; return 1; }
+}
+
+# Start libfuse's passthrough_ll on $WORK/mnt-peer; sets DPID. Fails when
+# the example cannot be built or mounted.
+sgf_start_peer() {
+  [ -x "$WORK/passthrough_ll" ] || sgf_build_peer || return 1
+  "$WORK/passthrough_ll" -f -o "source=$WORK/backing" "$WORK/mnt-peer" 2>"$WORK/peer.log" &
+  DPID=$!
+  PIDS+=("$DPID"); MOUNTS+=("$WORK/mnt-peer")
+  sgf_wait_mount "$WORK/mnt-peer" "$DPID"
+}
+
+# Start sgfuse-passthrough --listen on $WORK/sock; sets DPID. Fails when the
+# client cannot complete one call through it.
+sgf_start_listen() {
+  "$DAEMON" --listen "unix:$WORK/sock" -o "stats_file=$WORK/sock-stats" "$WORK/backing" \
+    2>"$WORK/listen.log" &
+  DPID=$!
+  PIDS+=("$DPID")
+  for _ in $(seq 1 100); do [ -S "$WORK/sock" ] && break; sleep 0.05; done
+  "$BENCH" --connect "unix:$WORK/sock" --file probe --runs 1 --total 128K --op writev \
+    >/dev/null 2>"$WORK/probe.log"
+}
