@@ -1,0 +1,433 @@
+/* tests/harness.c - the mounted tests' scaffolding: temp tree on a private
+ * tmpfs, daemon lifecycle, mount detection, stats over SIGUSR1, and cleanup
+ * from atexit and from fatal signals. The state is one static struct because
+ * signal handlers must reach it. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct {
+	bool ready;
+	bool own_tmpfs;           /* root is our tmpfs: unmounting it removes all */
+	const char *daemon;
+	char root[PATH_MAX], backing[PATH_MAX], mnt[PATH_MAX], outside[PATH_MAX];
+	char stats[PATH_MAX];
+	volatile pid_t pid;       /* the running daemon, 0 when none */
+	volatile sig_atomic_t failures;
+} H;
+
+static void msleep(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+void h_fail(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "FAIL %s:%d: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	H.failures++;
+}
+
+bool h_failed(void) { return H.failures != 0; }
+const char *h_daemon(void) { return H.daemon; }
+const char *h_root(void) { return H.root; }
+const char *h_backing(void) { return H.backing; }
+const char *h_mnt(void) { return H.mnt; }
+const char *h_stats_path(void) { return H.stats; }
+pid_t h_daemon_pid(void) { return H.pid; }
+void h_forget_daemon(void) { H.pid = 0; }
+
+static void die(const char *what)
+{
+	fprintf(stderr, "harness: %s: %s\n", what, strerror(errno));
+	H.failures++;
+	exit(h_finish());
+}
+
+char *h_join(char *buf, size_t size, const char *dir, const char *name)
+{
+	int n = snprintf(buf, size, "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= size) {
+		errno = ENAMETOOLONG;
+		die(name);
+	}
+	return buf;
+}
+
+/* Async-signal-safe part of cleanup: detach mounts, kill the daemon, and
+ * when root is our own tmpfs, drop it (that removes every file). */
+static void cleanup_safe(void)
+{
+	if (!H.ready)
+		return;
+	umount2(H.mnt, MNT_DETACH);
+	pid_t pid = H.pid;
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		H.pid = 0;
+	}
+	if (H.own_tmpfs && umount2(H.root, MNT_DETACH) == 0) {
+		H.own_tmpfs = false;
+		rmdir(H.root);
+		H.ready = false;
+	}
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st; (void)flag; (void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void cleanup_all(void)
+{
+	cleanup_safe();
+	if (H.ready) {
+		nftw(H.root, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+		H.ready = false;
+	}
+}
+
+static void on_fatal_signal(int sig)
+{
+	static const char msg[] = "harness: fatal signal or timeout, cleaning up\n";
+	if (write(2, msg, sizeof(msg) - 1) < 0) {
+		/* nothing useful to do */
+	}
+	cleanup_safe();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void install_handlers(unsigned timeout_s)
+{
+	static const int sigs[] = { SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+				    SIGTERM, SIGINT, SIGHUP, SIGALRM };
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fatal_signal;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	atexit(cleanup_all);
+	alarm(timeout_s);
+}
+
+/* A private mount namespace makes every mount we make vanish with us even
+ * if we are SIGKILLed; explicit cleanup still runs in the normal case. */
+static void private_namespace(void)
+{
+	if (unshare(CLONE_NEWNS) == 0)
+		mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+}
+
+static void make_dir(char *buf, const char *name)
+{
+	h_join(buf, PATH_MAX, H.root, name);
+	if (mkdir(buf, 0755) == -1)
+		die(buf);
+}
+
+void h_init(int argc, char **argv, unsigned timeout_s)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	H.daemon = argc > 1 ? argv[1] : getenv("SGF_DAEMON");
+	if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0) {
+		printf("SKIP: needs root and /dev/fuse\n");
+		exit(H_EXIT_SKIP);
+	}
+	if (!H.daemon || access(H.daemon, X_OK) != 0) {
+		fprintf(stderr, "harness: daemon not given or not executable "
+			"(argv[1] or $SGF_DAEMON): %s\n", H.daemon ? H.daemon : "(none)");
+		exit(1);
+	}
+	umask(0);
+	private_namespace();
+
+	snprintf(H.root, sizeof(H.root), "/tmp/sgfuse-test-XXXXXX");
+	if (!mkdtemp(H.root))
+		die("mkdtemp");
+	H.ready = true;
+	install_handlers(timeout_s);
+	if (mount("sgfuse-test", H.root, "tmpfs", 0, "size=512m,mode=0755") == 0)
+		H.own_tmpfs = true;
+	else
+		fprintf(stderr, "harness: no private tmpfs (%s), using %s as is\n",
+			strerror(errno), H.root);
+	make_dir(H.backing, "backing");
+	make_dir(H.mnt, "mnt");
+	make_dir(H.outside, "outside");
+	h_join(H.stats, sizeof(H.stats), H.root, "stats.txt");
+}
+
+/* mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SRC SUPER */
+static bool find_mount(const char *path, bool fuse_only, char *fstype, size_t fssize)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+	bool found = false;
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char mp[PATH_MAX], type[256];
+		const char *sep = strstr(line, " - ");
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
+		    sscanf(sep + 3, "%255s", type) != 1)
+			continue;
+		if (strcmp(mp, path) != 0)
+			continue;
+		if (fuse_only && strncmp(type, "fuse", 4) != 0)
+			continue;
+		found = true;
+		if (fstype)
+			snprintf(fstype, fssize, "%s", type);
+	}
+	fclose(f);
+	return found;
+}
+
+bool h_fuse_mounted(const char *path, char *fstype, size_t fstype_size)
+{
+	return find_mount(path, true, fstype, fstype_size);
+}
+
+bool h_mounted(const char *path)
+{
+	return find_mount(path, false, NULL, 0);
+}
+
+void h_umount_lazy(const char *path)
+{
+	umount2(path, MNT_DETACH);
+}
+
+static void redirect(int fd, const char *path)
+{
+	int f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (f >= 0) {
+		dup2(f, fd);
+		close(f);
+	}
+}
+
+pid_t h_spawn(char *const args[], const char *out_path, const char *err_path)
+{
+	char *argv[64];
+	size_t n = 0;
+	argv[n++] = (char *)H.daemon;
+	for (size_t i = 0; args[i] && n < 63; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == -1)
+		die("fork");
+	if (pid == 0) {
+		/* Die with the test rather than outlive it holding a mount. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (out_path)
+			redirect(1, out_path);
+		if (err_path)
+			redirect(2, err_path);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	H.pid = pid;
+	return pid;
+}
+
+int h_wait(pid_t pid, unsigned timeout_s)
+{
+	int status;
+	for (unsigned ms = 0; ms < timeout_s * 1000u; ms += 10) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid) {
+			if (H.pid == pid)
+				H.pid = 0;
+			return status;
+		}
+		if (r == -1 && errno != EINTR)
+			return -1;
+		msleep(10);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	if (H.pid == pid)
+		H.pid = 0;
+	return -1;
+}
+
+int h_exit_code(int status)
+{
+	if (status == -1)
+		return -1;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return -1;
+}
+
+pid_t h_start(const char *opts)
+{
+	char o[2048];
+	snprintf(o, sizeof(o), "stats_file=%s%s%s", H.stats, opts && *opts ? "," : "",
+		 opts ? opts : "");
+	char *args[] = { "-f", "-o", o, H.backing, H.mnt, NULL };
+	if (H.pid > 0) {
+		fprintf(stderr, "harness: a daemon is already running\n");
+		H.failures++;
+		exit(h_finish());
+	}
+	pid_t pid = h_spawn(args, NULL, NULL);
+	for (unsigned ms = 0; ms < 20000; ms += 10) {
+		if (h_fuse_mounted(H.mnt, NULL, 0))
+			return pid;
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			H.pid = 0;
+			fprintf(stderr, "harness: daemon exited (code %d) before mounting\n",
+				h_exit_code(status));
+			H.failures++;
+			exit(h_finish());
+		}
+		msleep(10);
+	}
+	fprintf(stderr, "harness: mount did not appear on %s within 20 s\n", H.mnt);
+	H.failures++;
+	exit(h_finish());
+}
+
+int h_stop_sig(int sig)
+{
+	pid_t pid = H.pid;
+	if (pid <= 0)
+		return -1;
+	kill(pid, sig);
+	int code = h_exit_code(h_wait(pid, 20));
+	if (code == -1)
+		fprintf(stderr, "harness: daemon did not exit within 20 s of signal %d\n", sig);
+	return code;
+}
+
+ssize_t h_read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+	if (fd == -1)
+		return -errno;
+	while (got + 1 < size) {
+		ssize_t r = read(fd, buf + got, size - 1 - got);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	buf[got] = '\0';
+	close(fd);
+	return (ssize_t)got;
+}
+
+int h_write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1)
+		return -errno;
+	ssize_t w = write(fd, data, len);
+	int err = w == (ssize_t)len ? 0 : (w == -1 ? -errno : -EIO);
+	close(fd);
+	return err;
+}
+
+int h_stats(char *buf, size_t size)
+{
+	if (H.pid <= 0)
+		return -ESRCH;
+	if (unlink(H.stats) == -1 && errno != ENOENT)
+		return -errno;
+	if (kill(H.pid, SIGUSR1) == -1)
+		return -errno;
+	for (unsigned ms = 0; ms < 10000; ms += 5) {
+		if (access(H.stats, F_OK) == 0) {
+			ssize_t r = h_read_file(H.stats, buf, size);
+			return r < 0 ? (int)r : 0;
+		}
+		msleep(5);
+	}
+	return -ETIMEDOUT;
+}
+
+/* Find a line starting with prefix followed by a space; return the text after. */
+static const char *find_line(const char *text, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, prefix, n) == 0 && p[n] == ' ')
+			return p + n + 1;
+	}
+	return NULL;
+}
+
+uint64_t h_stat_op(const char *stats, const char *op, const char *field)
+{
+	char prefix[128];
+	unsigned long long count, bytes, errors;
+	snprintf(prefix, sizeof(prefix), "op %s", op);
+	const char *p = find_line(stats, prefix);
+	if (!p || sscanf(p, "count %llu bytes %llu errors %llu", &count, &bytes, &errors) != 3)
+		return 0;
+	if (strcmp(field, "count") == 0)
+		return count;
+	if (strcmp(field, "bytes") == 0)
+		return bytes;
+	return errors;
+}
+
+uint64_t h_stat_hist(const char *stats, const char *kind, uint64_t low)
+{
+	char prefix[128];
+	unsigned long long n;
+	snprintf(prefix, sizeof(prefix), "hist %s %llu", kind, (unsigned long long)low);
+	const char *p = find_line(stats, prefix);
+	if (!p || sscanf(p, "%llu", &n) != 1)
+		return 0;
+	return n;
+}
+
+int h_finish(void)
+{
+	if (H.pid > 0) {
+		/* A test that forgot to stop its daemon: stop it gently first so
+		 * its exit path is exercised, then cleanup does the rest. */
+		h_stop_sig(SIGTERM);
+	}
+	cleanup_all();
+	int failed = H.failures != 0;
+	printf("%s\n", failed ? "FAILED" : "PASSED");
+	return failed;
+}

@@ -1,0 +1,116 @@
+/* tests/harness.h - shared helpers for the mounted tests: a private tmpfs
+ * holding backing/ and mnt/, the daemon started on them, statistics read back
+ * from it, and cleanup that runs however the test ends (exit, abort, crash,
+ * signal, timeout). */
+#ifndef SGF_TEST_HARNESS_H
+#define SGF_TEST_HARNESS_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#define H_EXIT_SKIP 77
+
+/* Set up: daemon path from argv[1] (else $SGF_DAEMON); exit 77 when not root
+ * or /dev/fuse is missing; a private mount namespace where possible; a temp
+ * directory (own tmpfs) with backing/, mnt/ and outside/; cleanup handlers;
+ * alarm(timeout_s) as a last resort. */
+void h_init(int argc, char **argv, unsigned timeout_s);
+
+const char *h_daemon(void);
+const char *h_root(void);     /* the temp directory */
+const char *h_backing(void);  /* ROOT/backing: the daemon's SOURCE */
+const char *h_mnt(void);      /* ROOT/mnt: the mountpoint */
+const char *h_stats_path(void);
+
+/* dir + "/" + name into buf (aborts the test when it does not fit). */
+char *h_join(char *buf, size_t size, const char *dir, const char *name);
+#define H_PATH(buf, dir, name) h_join((buf), sizeof(buf), (dir), (name))
+
+/* Start the daemon in the foreground:
+ *   DAEMON -f -o stats_file=STATS[,opts] BACKING MNT
+ * and wait until the mount is live. Fails the test (exit) on error. */
+pid_t h_start(const char *opts);
+/* Spawn DAEMON args... (args NULL-terminated, without argv[0]); stdout and
+ * stderr go to out_path/err_path when non-NULL. The pid is remembered so
+ * cleanup kills it. */
+pid_t h_spawn(char *const args[], const char *out_path, const char *err_path);
+/* Wait up to timeout_s for pid; returns its wait status, or -1 on timeout
+ * (pid is then killed and reaped). */
+int h_wait(pid_t pid, unsigned timeout_s);
+/* Exit code of a wait status; 128+sig when killed by sig; -1 on timeout. */
+int h_exit_code(int status);
+/* Send sig to the running daemon and wait for it (timeout 20 s); returns
+ * h_exit_code() of its status. */
+int h_stop_sig(int sig);
+#define h_stop() h_stop_sig(SIGTERM)
+pid_t h_daemon_pid(void);
+/* Forget the running daemon (after the test reaped it itself). */
+void h_forget_daemon(void);
+
+/* Is path a mountpoint of a fuse* filesystem (per /proc/self/mountinfo)?
+ * fstype, when non-NULL, receives its type (e.g. "fuse.sgfuse"). */
+bool h_fuse_mounted(const char *path, char *fstype, size_t fstype_size);
+/* Is anything mounted on path? */
+bool h_mounted(const char *path);
+/* Detach whatever is mounted on the mountpoint (like umount -l). */
+void h_umount_lazy(const char *path);
+
+/* Ask the daemon for its statistics (delete file, SIGUSR1, wait for it)
+ * into buf. 0 or -errno. */
+int h_stats(char *buf, size_t size);
+/* Look up "op NAME count|bytes|errors" or "hist KIND LOW"; 0 when absent
+ * (zero lines are omitted by the format). */
+uint64_t h_stat_op(const char *stats, const char *op, const char *field);
+uint64_t h_stat_hist(const char *stats, const char *kind, uint64_t low);
+
+/* Read a whole small file into buf (NUL-terminated). Bytes read or -errno. */
+ssize_t h_read_file(const char *path, char *buf, size_t size);
+int h_write_file(const char *path, const void *data, size_t len);
+
+/* Checks: a failed check prints where and why and marks the test failed,
+ * then the test goes on. */
+void h_fail(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+bool h_failed(void);
+/* Tear everything down and return the exit code (0 pass, 1 fail). */
+int h_finish(void);
+
+#define CHECK(cond) do { \
+	if (!(cond)) h_fail(__FILE__, __LINE__, "check failed: %s", #cond); \
+} while (0)
+/* expr must not return -1 (errno is printed). */
+#define CHECK_OK(expr) do { \
+	errno = 0; \
+	if ((long)(expr) == -1) \
+		h_fail(__FILE__, __LINE__, "%s: %s", #expr, strerror(errno)); \
+} while (0)
+/* expr must return -1 with errno == err. */
+#define CHECK_ERR(expr, err) do { \
+	errno = 0; \
+	long h_r_ = (long)(expr); \
+	if (h_r_ != -1 || errno != (err)) \
+		h_fail(__FILE__, __LINE__, "%s: want -1/%s, got %ld/%s", #expr, \
+		       strerrorname_np(err), h_r_, \
+		       errno ? strerrorname_np(errno) : "0"); \
+} while (0)
+#define CHECK_EQ(a, b) do { \
+	long long h_a_ = (long long)(a), h_b_ = (long long)(b); \
+	if (h_a_ != h_b_) \
+		h_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, h_a_, h_b_); \
+} while (0)
+/* Stop the test now (after a failure that makes the rest meaningless). */
+#define REQUIRE(cond) do { \
+	if (!(cond)) { \
+		h_fail(__FILE__, __LINE__, "required: %s", #cond); \
+		exit(h_finish()); \
+	} \
+} while (0)
+
+#endif

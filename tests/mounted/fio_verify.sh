@@ -1,0 +1,58 @@
+#!/bin/bash
+# tests/mounted/fio_verify.sh - fio with O_DIRECT random read/write and crc32c
+# verification on a mounted sgfuse-passthrough. Usage: fio_verify.sh DAEMON.
+# Runs in a private mount namespace; everything is torn down on any exit.
+set -u
+daemon=${1:-${SGF_DAEMON:-}}
+if [ "$(id -u)" != 0 ] || [ ! -c /dev/fuse ]; then echo "SKIP: needs root and /dev/fuse"; exit 77; fi
+if ! command -v fio >/dev/null; then echo "SKIP: fio not installed"; exit 77; fi
+if [ -z "$daemon" ] || [ ! -x "$daemon" ]; then echo "daemon not given: $daemon" >&2; exit 1; fi
+# Re-run ourselves in a private mount namespace so nothing can leak.
+if [ -z "${SGF_FIO_UNSHARED:-}" ] && command -v unshare >/dev/null; then
+	SGF_FIO_UNSHARED=1 exec unshare --mount --propagation private "$0" "$daemon"
+fi
+
+root=$(mktemp -d /tmp/sgfuse-fio-XXXXXX)
+pid=
+cleanup() {
+	umount -l "$root/mnt" 2>/dev/null
+	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	umount -l "$root" 2>/dev/null
+	rm -rf "$root"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+mount -t tmpfs -o size=256m sgfuse-fio "$root" || true
+mkdir -p "$root/backing" "$root/mnt"
+
+"$daemon" -f -o "stats_file=$root/stats.txt" "$root/backing" "$root/mnt" &
+pid=$!
+for _ in $(seq 200); do
+	grep -q " $root/mnt fuse" /proc/self/mountinfo && break
+	kill -0 "$pid" 2>/dev/null || { echo "daemon exited before mounting" >&2; exit 1; }
+	sleep 0.05
+done
+grep -q " $root/mnt fuse" /proc/self/mountinfo || { echo "mount did not appear" >&2; exit 1; }
+
+status=0
+for engine in psync pvsync2; do
+	fio --name="verify-$engine" --directory="$root/mnt" --size=8m --direct=1 \
+	    --rw=randrw --bsrange=4k-128k --ioengine="$engine" --numjobs=2 \
+	    --verify=crc32c --verify_fatal=1 --do_verify=1 --randrepeat=0 \
+	    --output-format=terse --minimal >"$root/fio-$engine.out" 2>&1
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		echo "FAIL: fio ($engine) exited $rc" >&2
+		cat "$root/fio-$engine.out" >&2
+		status=1
+	fi
+done
+
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+pid=
+if [ $rc -ne 0 ]; then echo "FAIL: daemon exit status $rc after SIGTERM" >&2; status=1; fi
+if grep -q " $root/mnt " /proc/self/mountinfo; then echo "FAIL: still mounted" >&2; status=1; fi
+[ $status -eq 0 ] && echo PASSED
+exit $status

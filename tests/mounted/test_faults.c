@@ -1,0 +1,151 @@
+/* tests/mounted/test_faults.c - how the daemon ends: SIGKILL leaves a dead
+ * mount the harness can still detach; SIGTERM/SIGINT/SIGHUP unmount and exit
+ * 0, also while a file is open; an unmount by someone else ends the daemon
+ * with 0; bad command lines exit 1 or 2 with a message and mount nothing. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "harness.h"
+
+static bool in_proc_mounts(const char *path)
+{
+	char buf[1 << 16];
+	if (h_read_file("/proc/self/mounts", buf, sizeof(buf)) < 0)
+		return false;
+	char needle[4200];
+	snprintf(needle, sizeof(needle), " %s ", path);
+	return strstr(buf, needle) != NULL;
+}
+
+static void test_sigkill(void)
+{
+	struct stat st;
+	pid_t pid = h_start("");
+	CHECK_OK(stat(h_mnt(), &st));
+	kill(pid, SIGKILL);
+	CHECK_EQ(h_exit_code(h_wait(pid, 20)), 128 + SIGKILL);
+	/* The kernel keeps a mount whose daemon is gone; it answers ENOTCONN. */
+	CHECK(h_fuse_mounted(h_mnt(), NULL, 0));
+	CHECK_ERR(stat(h_mnt(), &st), ENOTCONN);
+	h_umount_lazy(h_mnt());
+	CHECK(!h_mounted(h_mnt()));
+	CHECK(!in_proc_mounts(h_mnt()));
+	CHECK_OK(stat(h_mnt(), &st));
+	CHECK(S_ISDIR(st.st_mode));
+}
+
+static void test_signal(int sig)
+{
+	printf("-- signal %d\n", sig);
+	h_start("");
+	CHECK(h_fuse_mounted(h_mnt(), NULL, 0));
+	CHECK_EQ(h_stop_sig(sig), 0);
+	CHECK(!h_mounted(h_mnt()));
+	CHECK(!in_proc_mounts(h_mnt()));
+}
+
+/* Busy: a file is open on the mount when SIGTERM arrives. */
+static void test_sigterm_busy(void)
+{
+	char path[4096];
+	h_start("");
+	int fd = open(H_PATH(path, h_mnt(), "busy"), O_CREAT | O_RDWR, 0644);
+	CHECK(fd >= 0);
+	int dfd = open(h_mnt(), O_RDONLY | O_DIRECTORY);
+	CHECK(dfd >= 0);
+	CHECK_EQ(h_stop(), 0);
+	CHECK(!h_mounted(h_mnt()));
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+}
+
+static void test_external_umount(void)
+{
+	pid_t pid = h_start("");
+	CHECK_OK(umount2(h_mnt(), 0));
+	CHECK_EQ(h_exit_code(h_wait(pid, 20)), 0);
+	CHECK(!h_mounted(h_mnt()));
+}
+
+/* Subtype, stats_file at exit, stats on SIGUSR1. */
+static void test_options(void)
+{
+	char type[256] = "", stats[65536], path[4096];
+	struct stat st;
+	h_start("subtype=sgtest,stats");
+	CHECK(h_fuse_mounted(h_mnt(), type, sizeof(type)));
+	CHECK(strcmp(type, "fuse.sgtest") == 0);
+	stat(H_PATH(path, h_mnt(), "no-such-name"), &st);
+	CHECK_EQ(h_stats(stats, sizeof(stats)), 0);
+	CHECK(h_stat_op(stats, "LOOKUP", "count") >= 1);
+	unlink(h_stats_path());
+	CHECK_EQ(h_stop(), 0);
+	CHECK(h_read_file(h_stats_path(), stats, sizeof(stats)) > 0);
+	CHECK(h_stat_op(stats, "LOOKUP", "count") >= 1);
+}
+
+/* Run the daemon with args; check its exit code, that it said something on
+ * stderr, and that nothing got mounted. */
+static void bad_cli(int want, const char *what, char *const args[])
+{
+	char out[4096], err[4096], outp[4096], errp[4096];
+	H_PATH(outp, h_root(), "cli.out");
+	H_PATH(errp, h_root(), "cli.err");
+	pid_t pid = h_spawn(args, outp, errp);
+	int code = h_exit_code(h_wait(pid, 20));
+	h_read_file(errp, err, sizeof(err));
+	h_read_file(outp, out, sizeof(out));
+	if (code != want)
+		h_fail(__FILE__, __LINE__, "%s: exit %d, want %d (stderr: %s)", what, code, want, err);
+	if (want != 0 && err[0] == '\0')
+		h_fail(__FILE__, __LINE__, "%s: no message on stderr", what);
+	if (want == 0 && out[0] == '\0')
+		h_fail(__FILE__, __LINE__, "%s: nothing on stdout", what);
+	if (h_mounted(h_mnt())) {
+		h_fail(__FILE__, __LINE__, "%s: left a mount behind", what);
+		h_umount_lazy(h_mnt());
+	}
+}
+
+static void test_cli(void)
+{
+	char nope[4096], file[4096];
+	char *mnt = (char *)h_mnt(), *src = (char *)h_backing();
+	H_PATH(nope, h_root(), "no-such-dir");
+	H_PATH(file, h_root(), "a-file");
+	REQUIRE(h_write_file(file, "f", 1) == 0);
+
+	bad_cli(1, "missing source", (char *[]){ "-f", nope, mnt, NULL });
+	bad_cli(1, "source is a file", (char *[]){ "-f", file, mnt, NULL });
+	bad_cli(1, "mountpoint is a file", (char *[]){ "-f", src, file, NULL });
+	bad_cli(1, "missing mountpoint", (char *[]){ "-f", src, nope, NULL });
+	bad_cli(2, "unknown option", (char *[]){ "-f", "-o", "frobnicate", src, mnt, NULL });
+	bad_cli(2, "number with junk", (char *[]){ "-f", "-o", "max_write=12x", src, mnt, NULL });
+	bad_cli(2, "unknown flag", (char *[]){ "--no-such-flag", src, mnt, NULL });
+	bad_cli(2, "no operands", (char *[]){ NULL });
+	bad_cli(2, "one operand", (char *[]){ "-f", src, NULL });
+	bad_cli(0, "--help", (char *[]){ "--help", NULL });
+	bad_cli(0, "--version", (char *[]){ "--version", NULL });
+}
+
+int main(int argc, char **argv)
+{
+	h_init(argc, argv, 115);
+	test_sigkill();
+	test_signal(SIGTERM);
+	test_signal(SIGINT);
+	test_signal(SIGHUP);
+	test_sigterm_busy();
+	test_external_umount();
+	test_options();
+	test_cli();
+	return h_finish();
+}

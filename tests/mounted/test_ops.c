@@ -1,0 +1,527 @@
+/* tests/mounted/test_ops.c - every passthrough operation through the kernel:
+ * each step acts on the mount and checks the effect in the backing directory
+ * (which no cache stands in front of), including the error paths. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include "harness.h"
+
+/* Paths on the mount (m) and in the backing dir (b) for one name. */
+struct pp {
+	char m[4096], b[4096];
+};
+
+static struct pp *pp(struct pp *p, const char *name)
+{
+	H_PATH(p->m, h_mnt(), name);
+	H_PATH(p->b, h_backing(), name);
+	return p;
+}
+
+static void put(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	REQUIRE(fd >= 0);
+	REQUIRE(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	close(fd);
+}
+
+static bool content_is(const char *path, const char *text)
+{
+	char buf[4096];
+	ssize_t n = h_read_file(path, buf, sizeof(buf));
+	if (n < 0 || strcmp(buf, text) != 0) {
+		fprintf(stderr, "  %s: \"%s\" (want \"%s\")\n", path, n < 0 ? strerror((int)-n) : buf,
+			text);
+		return false;
+	}
+	return true;
+}
+
+static void test_lookup_stat(void)
+{
+	struct pp p;
+	struct stat sm, sb;
+	pp(&p, "f1");
+	put(p.b, "hello, world", 0640);
+	CHECK_OK(stat(p.m, &sm));
+	CHECK_OK(stat(p.b, &sb));
+	CHECK_EQ(sm.st_size, 12);
+	CHECK_EQ(sm.st_mode, 0100640);
+	CHECK_EQ(sm.st_nlink, sb.st_nlink);
+	CHECK_EQ(sm.st_uid, sb.st_uid);
+	CHECK_EQ(sm.st_gid, sb.st_gid);
+	CHECK_EQ(sm.st_mtim.tv_sec, sb.st_mtim.tv_sec);
+	CHECK_EQ(sm.st_mtim.tv_nsec, sb.st_mtim.tv_nsec);
+	CHECK(content_is(p.m, "hello, world"));
+	struct stat st;
+	CHECK_OK(stat(h_mnt(), &st));
+	CHECK(S_ISDIR(st.st_mode));
+	CHECK_ERR(stat(pp(&p, "does-not-exist")->m, &st), ENOENT);
+	CHECK_ERR(stat(pp(&p, "f1/below-a-file")->m, &st), ENOTDIR);
+}
+
+static void test_setattr(void)
+{
+	struct pp p;
+	struct stat sb;
+	pp(&p, "f2");
+	put(p.m, "0123456789abcdef", 0644);
+	CHECK_OK(chmod(p.m, 0600));
+	CHECK_OK(stat(p.b, &sb));
+	CHECK_EQ(sb.st_mode & 07777, 0600);
+	CHECK_OK(chown(p.m, 1234, 5678));
+	CHECK_OK(stat(p.b, &sb));
+	CHECK_EQ(sb.st_uid, 1234);
+	CHECK_EQ(sb.st_gid, 5678);
+	CHECK_OK(chown(p.m, 0, 0));
+	CHECK_OK(truncate(p.m, 10));
+	CHECK_OK(stat(p.b, &sb));
+	CHECK_EQ(sb.st_size, 10);
+	CHECK(content_is(p.b, "0123456789"));
+
+	int fd = open(p.m, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK_OK(ftruncate(fd, 5000));
+	CHECK_OK(stat(p.b, &sb));
+	CHECK_EQ(sb.st_size, 5000);
+	CHECK_OK(fchmod(fd, 0640));
+	CHECK_OK(stat(p.b, &sb));
+	CHECK_EQ(sb.st_mode & 07777, 0640);
+
+	struct timespec ts[2] = { { 1000000000, 123456789 }, { 1500000000, 987654321 } };
+	CHECK_OK(utimensat(AT_FDCWD, p.m, ts, 0));
+	CHECK_OK(stat(p.b, &sb));
+	CHECK_EQ(sb.st_atim.tv_sec, 1000000000);
+	CHECK_EQ(sb.st_atim.tv_nsec, 123456789);
+	CHECK_EQ(sb.st_mtim.tv_sec, 1500000000);
+	CHECK_EQ(sb.st_mtim.tv_nsec, 987654321);
+	struct timespec ts2[2] = { { 0, UTIME_OMIT }, { 1600000000, 5 } };
+	CHECK_OK(futimens(fd, ts2));
+	CHECK_OK(stat(p.b, &sb));
+	CHECK_EQ(sb.st_atim.tv_sec, 1000000000);
+	CHECK_EQ(sb.st_mtim.tv_sec, 1600000000);
+	CHECK_EQ(sb.st_mtim.tv_nsec, 5);
+	close(fd);
+	CHECK_ERR(truncate(pp(&p, "no-such-file")->m, 0), ENOENT);
+}
+
+static void test_symlink(void)
+{
+	struct pp p;
+	char buf[256];
+	struct stat st;
+	pp(&p, "ln");
+	CHECK_OK(symlink("some/target", p.m));
+	ssize_t n = readlink(p.b, buf, sizeof(buf));
+	CHECK_EQ(n, 11);
+	CHECK(n == 11 && memcmp(buf, "some/target", 11) == 0);
+	CHECK_OK(lstat(p.b, &st));
+	CHECK(S_ISLNK(st.st_mode));
+	memset(buf, 0, sizeof(buf));
+	n = readlink(p.m, buf, sizeof(buf));
+	CHECK_EQ(n, 11);
+	CHECK(n == 11 && memcmp(buf, "some/target", 11) == 0);
+	CHECK_OK(lstat(p.m, &st));
+	CHECK(S_ISLNK(st.st_mode));
+	CHECK_EQ(st.st_size, 11);
+	/* A link made in the backing dir reads back through the mount. */
+	struct pp q;
+	pp(&q, "ln2");
+	CHECK_OK(symlink("f1", q.b));
+	CHECK(content_is(q.m, "hello, world"));
+	CHECK_ERR(symlink("x", p.m), EEXIST);
+	CHECK_ERR(readlink(pp(&q, "f1")->m, buf, sizeof(buf)), EINVAL);
+}
+
+static void test_mknod(void)
+{
+	struct pp p;
+	struct stat st;
+	CHECK_OK(mkfifo(pp(&p, "fifo")->m, 0640));
+	CHECK_OK(lstat(p.b, &st));
+	CHECK(S_ISFIFO(st.st_mode));
+	CHECK_EQ(st.st_mode & 07777, 0640);
+	CHECK_OK(lstat(p.m, &st));
+	CHECK(S_ISFIFO(st.st_mode));
+	CHECK_OK(mknod(pp(&p, "regnode")->m, S_IFREG | 0604, 0));
+	CHECK_OK(lstat(p.b, &st));
+	CHECK(S_ISREG(st.st_mode));
+	CHECK_EQ(st.st_mode & 07777, 0604);
+	CHECK_OK(mknod(pp(&p, "chardev")->m, S_IFCHR | 0600, makedev(1, 3)));
+	CHECK_OK(lstat(p.b, &st));
+	CHECK(S_ISCHR(st.st_mode));
+	CHECK_EQ(major(st.st_rdev), 1);
+	CHECK_EQ(minor(st.st_rdev), 3);
+	CHECK_ERR(mkfifo(pp(&p, "fifo")->m, 0640), EEXIST);
+}
+
+static void test_dirs_unlink(void)
+{
+	struct pp p, q;
+	struct stat st;
+	CHECK_OK(mkdir(pp(&p, "d")->m, 0750));
+	CHECK_OK(stat(p.b, &st));
+	CHECK(S_ISDIR(st.st_mode));
+	CHECK_EQ(st.st_mode & 07777, 0750);
+	CHECK_ERR(mkdir(p.m, 0755), EEXIST);
+	put(pp(&q, "d/x")->m, "x", 0644);
+	CHECK_OK(access(q.b, F_OK));
+	CHECK_ERR(rmdir(p.m), ENOTEMPTY);
+	CHECK_ERR(unlink(p.m), EISDIR);
+	CHECK_ERR(rmdir(q.m), ENOTDIR);
+	CHECK_OK(unlink(q.m));
+	CHECK_ERR(access(q.b, F_OK), ENOENT);
+	CHECK_ERR(unlink(q.m), ENOENT);
+	CHECK_OK(rmdir(p.m));
+	CHECK_ERR(access(p.b, F_OK), ENOENT);
+	CHECK_ERR(rmdir(p.m), ENOENT);
+	CHECK_ERR(mkdir(pp(&p, "nodir/sub")->m, 0755), ENOENT);
+	CHECK_ERR(mkdir(pp(&p, "f1/sub")->m, 0755), ENOTDIR);
+}
+
+static void test_rename(void)
+{
+	struct pp a, b, c, d;
+	pp(&a, "ra");
+	pp(&b, "rb");
+	pp(&c, "rc");
+	put(a.m, "A", 0644);
+	put(b.m, "B", 0644);
+	CHECK_OK(rename(a.m, c.m));
+	CHECK_ERR(access(a.b, F_OK), ENOENT);
+	CHECK(content_is(c.b, "A"));
+	CHECK_ERR(renameat2(AT_FDCWD, c.m, AT_FDCWD, b.m, RENAME_NOREPLACE), EEXIST);
+	CHECK(content_is(b.b, "B"));
+	CHECK(content_is(c.b, "A"));
+	CHECK_OK(renameat2(AT_FDCWD, c.m, AT_FDCWD, b.m, RENAME_EXCHANGE));
+	CHECK(content_is(b.b, "A"));
+	CHECK(content_is(c.b, "B"));
+	CHECK(content_is(b.m, "A"));
+	CHECK(content_is(c.m, "B"));
+	CHECK_OK(renameat2(AT_FDCWD, c.m, AT_FDCWD, a.m, RENAME_NOREPLACE));
+	CHECK(content_is(a.b, "B"));
+	CHECK_ERR(renameat2(AT_FDCWD, c.m, AT_FDCWD, b.m, RENAME_EXCHANGE), ENOENT);
+	/* Overwriting rename. */
+	CHECK_OK(rename(a.m, b.m));
+	CHECK(content_is(b.b, "B"));
+	CHECK_ERR(access(a.b, F_OK), ENOENT);
+
+	/* Across directories, and directories themselves. */
+	CHECK_OK(mkdir(pp(&c, "rd1")->m, 0755));
+	CHECK_OK(mkdir(pp(&d, "rd2")->m, 0755));
+	CHECK_OK(rename(b.m, pp(&a, "rd1/moved")->m));
+	CHECK(content_is(a.b, "B"));
+	CHECK_OK(rename(c.m, pp(&b, "rd2/rd1")->m));
+	CHECK(content_is(pp(&a, "rd2/rd1/moved")->b, "B"));
+	CHECK_ERR(rename(pp(&a, "rd2")->m, pp(&b, "rd2/rd1/inside")->m), EINVAL);
+	/* A file over a non-empty dir, a dir over a non-empty dir, a dir over a file. */
+	put(pp(&a, "rfile")->m, "f", 0644);
+	CHECK_ERR(rename(a.m, pp(&b, "rd2")->m), EISDIR);
+	CHECK_OK(mkdir(pp(&c, "rd3")->m, 0755));
+	CHECK_ERR(rename(c.m, pp(&b, "rd2")->m), ENOTEMPTY);
+	CHECK_ERR(rename(c.m, a.m), ENOTDIR);
+	CHECK_ERR(rename(pp(&a, "no-such")->m, pp(&b, "whatever")->m), ENOENT);
+
+	/* Across filesystems: the VFS refuses with EXDEV. */
+	char outside[4096];
+	H_PATH(outside, h_root(), "outside/xdev");
+	put(outside, "x", 0644);
+	CHECK_ERR(rename(outside, pp(&a, "xdev")->m), EXDEV);
+	CHECK_ERR(rename(pp(&b, "rfile")->m, outside), EXDEV);
+	CHECK_ERR(link(outside, a.m), EXDEV);
+}
+
+static void test_link(void)
+{
+	struct pp a, b;
+	struct stat sa, sb, ba;
+	put(pp(&a, "la")->m, "linked", 0644);
+	CHECK_OK(link(a.m, pp(&b, "lb")->m));
+	CHECK_OK(stat(a.b, &ba));
+	CHECK_EQ(ba.st_nlink, 2);
+	CHECK_OK(stat(b.b, &sb));
+	CHECK_EQ(sb.st_ino, ba.st_ino);
+	CHECK_OK(stat(a.m, &sa));
+	CHECK_OK(stat(b.m, &sb));
+	CHECK_EQ(sa.st_ino, sb.st_ino);
+	CHECK_EQ(sb.st_nlink, 2);
+	CHECK(content_is(b.m, "linked"));
+	CHECK_ERR(link(a.m, b.m), EEXIST);
+	CHECK_ERR(link(pp(&a, "no-such")->m, pp(&b, "lc")->m), ENOENT);
+	CHECK_OK(unlink(pp(&a, "la")->m));
+	CHECK_OK(stat(pp(&b, "lb")->m, &sb));
+	CHECK_EQ(sb.st_nlink, 1);
+}
+
+static void test_open_rw(void)
+{
+	struct pp p, q;
+	struct stat st;
+	pp(&p, "rw");
+	int fd = open(p.m, O_CREAT | O_EXCL | O_RDWR, 0640);
+	CHECK(fd >= 0);
+	CHECK_OK(stat(p.b, &st));
+	CHECK_EQ(st.st_mode & 07777, 0640);
+	CHECK_ERR(open(p.m, O_CREAT | O_EXCL | O_RDWR, 0640), EEXIST);
+
+	static char data[300000], back[300000];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)(i * 7 + i / 4096);
+	CHECK_EQ(write(fd, data, sizeof(data)), sizeof(data));
+	CHECK_EQ(pread(fd, back, sizeof(back), 0), sizeof(back));
+	CHECK(memcmp(data, back, sizeof(data)) == 0);
+	CHECK_EQ(pread(fd, back, 100, sizeof(data) - 50), 50);
+	CHECK_EQ(pread(fd, back, 100, sizeof(data) + 10), 0);
+	CHECK_OK(fsync(fd));
+	CHECK_OK(fdatasync(fd));
+	close(fd);
+	/* The backing file holds the bytes. */
+	int bfd = open(p.b, O_RDONLY);
+	CHECK(bfd >= 0);
+	memset(back, 0, sizeof(back));
+	CHECK_EQ(pread(bfd, back, sizeof(back), 0), sizeof(back));
+	CHECK(memcmp(data, back, sizeof(data)) == 0);
+	close(bfd);
+
+	/* O_APPEND and O_TRUNC. */
+	fd = open(p.m, O_WRONLY | O_APPEND);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, "tail", 4), 4);
+	close(fd);
+	CHECK_OK(stat(p.b, &st));
+	CHECK_EQ(st.st_size, sizeof(data) + 4);
+	fd = open(p.m, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_OK(stat(p.b, &st));
+	CHECK_EQ(st.st_size, 0);
+
+	CHECK_OK(mkdir(pp(&q, "odir")->m, 0755));
+	CHECK_ERR(open(q.m, O_WRONLY), EISDIR);
+	CHECK_ERR(open(q.m, O_RDWR), EISDIR);
+	fd = open(q.m, O_RDONLY | O_DIRECTORY);
+	CHECK(fd >= 0);
+	CHECK_OK(fsync(fd));
+	close(fd);
+	CHECK_ERR(open(p.m, O_RDONLY | O_DIRECTORY), ENOTDIR);
+	CHECK_ERR(open(pp(&q, "rw/x")->m, O_RDONLY), ENOTDIR);
+	CHECK_ERR(open(pp(&q, "absent")->m, O_RDONLY), ENOENT);
+	CHECK_ERR(open(pp(&q, "absent/x")->m, O_RDONLY | O_CREAT, 0644), ENOENT);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Many entries with long names: several READDIR(PLUS) replies. */
+static void test_readdir(void)
+{
+	enum { N = 600 };
+	struct pp p;
+	char name[128], path[4096];
+	CHECK_OK(mkdir(pp(&p, "many")->b, 0755));
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "a-rather-long-file-name-to-fill-pages-%04d", i);
+		H_PATH(path, p.b, name);
+		put(path, "", 0644);
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		DIR *d = opendir(p.m);
+		CHECK(d != NULL);
+		if (!d)
+			return;
+		char **seen = calloc(N + 16, sizeof(char *));
+		int n = 0, dots = 0;
+		for (;;) {
+			errno = 0;
+			struct dirent *de = readdir(d);
+			if (!de) {
+				CHECK_EQ(errno, 0);
+				break;
+			}
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) {
+				dots++;
+				continue;
+			}
+			CHECK(de->d_type == DT_REG || de->d_type == DT_UNKNOWN);
+			if (n < N + 16)
+				seen[n++] = strdup(de->d_name);
+		}
+		closedir(d);
+		CHECK_EQ(n, N);
+		CHECK(dots <= 2);
+		qsort(seen, (size_t)n, sizeof(char *), cmp_str);
+		for (int i = 0; i < n && i < N; i++) {
+			snprintf(name, sizeof(name), "a-rather-long-file-name-to-fill-pages-%04d", i);
+			if (strcmp(seen[i], name) != 0) {
+				h_fail(__FILE__, __LINE__, "entry %d is %s, want %s", i, seen[i], name);
+				break;
+			}
+		}
+		for (int i = 0; i < n; i++)
+			free(seen[i]);
+		free(seen);
+	}
+	/* An empty directory lists nothing but dots. */
+	CHECK_OK(mkdir(pp(&p, "emptydir")->m, 0755));
+	DIR *d = opendir(p.m);
+	CHECK(d != NULL);
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL)
+		CHECK(!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."));
+	if (d)
+		closedir(d);
+	CHECK_ERR(opendir(pp(&p, "f1")->m) == NULL ? -1 : 0, ENOTDIR);
+}
+
+static void test_statfs(void)
+{
+	struct statvfs m, b;
+	CHECK_OK(statvfs(h_mnt(), &m));
+	CHECK_OK(statvfs(h_backing(), &b));
+	CHECK_EQ(m.f_bsize, b.f_bsize);
+	CHECK_EQ(m.f_frsize, b.f_frsize);
+	CHECK_EQ(m.f_blocks, b.f_blocks);
+	CHECK_EQ(m.f_files, b.f_files);
+	CHECK_EQ(m.f_namemax, b.f_namemax);
+}
+
+static void test_xattr(void)
+{
+	struct pp p;
+	char buf[256];
+	put(pp(&p, "xa")->m, "x", 0644);
+	if (setxattr(p.b, "user.probe", "1", 1, 0) != 0) {
+		printf("xattr: backing fs refuses user.* (%s); skipping\n", strerror(errno));
+		return;
+	}
+	CHECK_OK(removexattr(p.b, "user.probe"));
+	CHECK_OK(setxattr(p.m, "user.test", "hello", 5, 0));
+	CHECK_EQ(getxattr(p.b, "user.test", buf, sizeof(buf)), 5);
+	CHECK(memcmp(buf, "hello", 5) == 0);
+	CHECK_EQ(getxattr(p.m, "user.test", NULL, 0), 5);
+	memset(buf, 0, sizeof(buf));
+	CHECK_EQ(getxattr(p.m, "user.test", buf, sizeof(buf)), 5);
+	CHECK(memcmp(buf, "hello", 5) == 0);
+	CHECK_ERR(getxattr(p.m, "user.test", buf, 2), ERANGE);
+	CHECK_ERR(setxattr(p.m, "user.test", "again", 5, XATTR_CREATE), EEXIST);
+	CHECK_ERR(setxattr(p.m, "user.absent", "v", 1, XATTR_REPLACE), ENODATA);
+	CHECK_OK(setxattr(p.m, "user.second", "", 0, 0));
+	CHECK_EQ(getxattr(p.m, "user.second", buf, sizeof(buf)), 0);
+
+	ssize_t n = listxattr(p.m, buf, sizeof(buf));
+	CHECK(n > 0);
+	bool has_test = false, has_second = false;
+	for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(buf + i) + 1) {
+		has_test |= strcmp(buf + i, "user.test") == 0;
+		has_second |= strcmp(buf + i, "user.second") == 0;
+	}
+	CHECK(has_test && has_second);
+	CHECK_EQ(listxattr(p.m, NULL, 0), n);
+	CHECK_ERR(listxattr(p.m, buf, 3), ERANGE);
+
+	/* Set in the backing dir, seen through the mount. */
+	CHECK_OK(setxattr(p.b, "user.behind", "bk", 2, 0));
+	CHECK_EQ(getxattr(p.m, "user.behind", buf, sizeof(buf)), 2);
+
+	CHECK_OK(removexattr(p.m, "user.test"));
+	CHECK_ERR(getxattr(p.b, "user.test", buf, sizeof(buf)), ENODATA);
+	CHECK_ERR(getxattr(p.m, "user.test", buf, sizeof(buf)), ENODATA);
+	CHECK_ERR(removexattr(p.m, "user.test"), ENODATA);
+	/* On a directory as well. */
+	CHECK_OK(mkdir(pp(&p, "xdir")->m, 0755));
+	CHECK_OK(setxattr(p.m, "user.d", "dir", 3, 0));
+	CHECK_EQ(getxattr(p.b, "user.d", buf, sizeof(buf)), 3);
+}
+
+static void test_access(void)
+{
+	struct pp p;
+	put(pp(&p, "acc")->m, "a", 0644);
+	CHECK_OK(access(p.m, F_OK));
+	CHECK_OK(access(p.m, R_OK | W_OK));
+	CHECK_ERR(access(p.m, X_OK), EACCES);
+	CHECK_OK(chmod(p.m, 0755));
+	CHECK_OK(access(p.m, X_OK));
+	CHECK_ERR(access(pp(&p, "no-such")->m, F_OK), ENOENT);
+}
+
+static void test_fallocate(void)
+{
+	struct pp p;
+	struct stat st;
+	int fd = open(pp(&p, "falloc")->m, O_CREAT | O_RDWR, 0644);
+	CHECK(fd >= 0);
+	CHECK_OK(fallocate(fd, 0, 0, 1 << 20));
+	CHECK_OK(stat(p.b, &st));
+	CHECK_EQ(st.st_size, 1 << 20);
+	CHECK(st.st_blocks >= (1 << 20) / 512);
+	CHECK_OK(fallocate(fd, FALLOC_FL_KEEP_SIZE, 1 << 20, 1 << 20));
+	CHECK_OK(stat(p.b, &st));
+	CHECK_EQ(st.st_size, 1 << 20);
+	CHECK(st.st_blocks >= (2 << 20) / 512);
+	blkcnt_t before = st.st_blocks;
+	CHECK_OK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 256 << 10));
+	CHECK_OK(stat(p.b, &st));
+	CHECK_EQ(st.st_size, 1 << 20);
+	CHECK(st.st_blocks < before);
+	close(fd);
+}
+
+static void test_lseek(void)
+{
+	struct pp p;
+	pp(&p, "sparse");
+	int bfd = open(p.b, O_CREAT | O_RDWR, 0644);
+	REQUIRE(bfd >= 0);
+	static char block[4096];
+	memset(block, 'd', sizeof(block));
+	CHECK_EQ(pwrite(bfd, block, sizeof(block), 0), sizeof(block));
+	CHECK_EQ(pwrite(bfd, block, sizeof(block), 1 << 20), sizeof(block));
+	close(bfd);
+	const off_t end = (1 << 20) + 4096;
+	int fd = open(p.m, O_RDONLY);
+	CHECK(fd >= 0);
+	CHECK_EQ(lseek(fd, 0, SEEK_DATA), 0);
+	CHECK_EQ(lseek(fd, 0, SEEK_HOLE), 4096);
+	CHECK_EQ(lseek(fd, 4096, SEEK_DATA), 1 << 20);
+	CHECK_EQ(lseek(fd, 1 << 20, SEEK_HOLE), end);
+	CHECK_ERR(lseek(fd, end, SEEK_DATA), ENXIO);
+	CHECK_EQ(lseek(fd, 0, SEEK_END), end);
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	h_init(argc, argv, 110);
+	h_start("");
+	test_lookup_stat();
+	test_setattr();
+	test_symlink();
+	test_mknod();
+	test_dirs_unlink();
+	test_rename();
+	test_link();
+	test_open_rw();
+	test_readdir();
+	test_statfs();
+	test_xattr();
+	test_access();
+	test_fallocate();
+	test_lseek();
+	CHECK_EQ(h_stop(), 0);
+	CHECK(!h_mounted(h_mnt()));
+	return h_finish();
+}
