@@ -294,9 +294,13 @@ int h_exit_code(int status)
 
 pid_t h_start(const char *opts)
 {
-	char o[2048];
-	snprintf(o, sizeof(o), "stats_file=%s%s%s", H.stats, opts && *opts ? "," : "",
-		 opts ? opts : "");
+	char o[PATH_MAX + 2048];
+	int n = snprintf(o, sizeof(o), "stats_file=%s%s%s", H.stats, opts && *opts ? "," : "",
+			 opts ? opts : "");
+	if (n < 0 || (size_t)n >= sizeof(o)) {
+		errno = E2BIG;
+		die("daemon options");
+	}
 	char *args[] = { "-f", "-o", o, H.backing, H.mnt, NULL };
 	if (H.pid > 0) {
 		fprintf(stderr, "harness: a daemon is already running\n");

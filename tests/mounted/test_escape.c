@@ -205,7 +205,9 @@ static int simple(struct conn *c, uint32_t op, uint64_t node, const void *arg, s
 static bool connect_daemon(struct conn *c, const char *sock)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock);
+	if (strlen(sock) >= sizeof(a.sun_path))
+		return false;
+	memcpy(a.sun_path, sock, strlen(sock) + 1);
 	for (int i = 0; i < 2000; i++) {
 		c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (connect(c->fd, (struct sockaddr *)&a, sizeof(a)) == 0)

@@ -334,6 +334,24 @@ static void bad_init(struct rig *g)
 	expect_error(g, -EPROTO, "INIT minor too old");
 	build_init(g, 21, 6, 38);
 	expect_error(g, -EPROTO, "INIT major 6");
+	/* A newer major: refused, or told our version to retry with; either
+	 * way the session is not initialized by it. */
+	{
+		struct reply *r = malloc(sizeof(*r));
+		build_init(g, 23, 8, 0);
+		CHECK_EQ(process(g, len_of(g)), 0);
+		CHECK(get_reply(g, r));
+		CHECK_EQ(r->h.unique, 23);
+		if (r->h.error == 0) {
+			CHECK_EQ(r->data_len, FUSE_COMPAT_INIT_OUT_SIZE);
+			struct fuse_init_out out;
+			memcpy(&out, r->data, FUSE_COMPAT_INIT_OUT_SIZE);
+			CHECK_EQ(out.major, 7);
+		} else {
+			CHECK_EQ(r->h.error, -EPROTO);
+		}
+		free(r);
+	}
 	/* An INIT too short to hold major/minor/flags. */
 	start(g, FUSE_INIT, 22, 0);
 	struct fuse_init_in *in = add(g, NULL, 8);
