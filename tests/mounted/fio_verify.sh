@@ -28,19 +28,22 @@ mkdir -p "$root/backing" "$root/mnt"
 "$daemon" -f -o "stats_file=$root/stats.txt" "$root/backing" "$root/mnt" &
 pid=$!
 for _ in $(seq 200); do
-	grep -q " $root/mnt fuse" /proc/self/mountinfo && break
+	grep -q " $root/mnt fuse" /proc/self/mounts && break
 	kill -0 "$pid" 2>/dev/null || { echo "daemon exited before mounting" >&2; exit 1; }
 	sleep 0.05
 done
-grep -q " $root/mnt fuse" /proc/self/mountinfo || { echo "mount did not appear" >&2; exit 1; }
+grep -q " $root/mnt fuse" /proc/self/mounts || { echo "mount did not appear" >&2; exit 1; }
 
 status=0
-for engine in psync pvsync2; do
+engines="psync pvsync2"
+fio --enghelp 2>/dev/null | grep -qw libaio && engines="$engines libaio"
+for engine in $engines; do
 	fio --name="verify-$engine" --directory="$root/mnt" --size=8m --direct=1 \
-	    --rw=randrw --bsrange=4k-128k --ioengine="$engine" --numjobs=2 \
+	    --rw=randrw --bsrange=4k-128k --ioengine="$engine" --iodepth=16 --numjobs=2 \
 	    --verify=crc32c --verify_fatal=1 --do_verify=1 --randrepeat=0 \
-	    --output-format=terse --minimal >"$root/fio-$engine.out" 2>&1
+	    >"$root/fio-$engine.out" 2>&1
 	rc=$?
+	grep -E '^ +(READ|WRITE):' "$root/fio-$engine.out" | sed "s/^ */$engine: /"
 	if [ $rc -ne 0 ]; then
 		echo "FAIL: fio ($engine) exited $rc" >&2
 		cat "$root/fio-$engine.out" >&2
@@ -53,6 +56,6 @@ wait "$pid"
 rc=$?
 pid=
 if [ $rc -ne 0 ]; then echo "FAIL: daemon exit status $rc after SIGTERM" >&2; status=1; fi
-if grep -q " $root/mnt " /proc/self/mountinfo; then echo "FAIL: still mounted" >&2; status=1; fi
+if grep -q " $root/mnt " /proc/self/mounts; then echo "FAIL: still mounted" >&2; status=1; fi
 [ $status -eq 0 ] && echo PASSED
 exit $status
