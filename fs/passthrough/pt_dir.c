@@ -43,12 +43,22 @@ out:
 	return err;
 }
 
+/* The inode number to show for de: the root's ".." is the root itself,
+ * as its lookup says, not the directory above the backing one. */
+static uint64_t shown_ino(const struct sgf_passthrough *pt, const struct pt_handle *h,
+			  const struct dirent *de)
+{
+	if (h->inode == pt->root && strcmp(de->d_name, "..") == 0)
+		return pt->root->ino;
+	return de->d_ino;
+}
+
 /* Entry for "." and "..": no nodeid (so no lookup is taken), only what
  * the listing itself says. */
-static void dot_entry(struct fuse_entry_out *e, const struct dirent *de)
+static void dot_entry(struct fuse_entry_out *e, uint64_t ino, const struct dirent *de)
 {
 	memset(e, 0, sizeof(*e));
-	e->attr.ino = de->d_ino;
+	e->attr.ino = ino;
 	e->attr.mode = DTTOIF(de->d_type);
 }
 
@@ -63,7 +73,7 @@ static int add_entry(struct sgf_passthrough *pt, struct pt_handle *h, const stru
 	int ret;
 
 	if (!plus) {
-		ret = sgf_dirbuf_add(db, de->d_name, len, de->d_ino, de->d_type,
+		ret = sgf_dirbuf_add(db, de->d_name, len, shown_ino(pt, h, de), de->d_type,
 				     (uint64_t)de->d_off);
 		return ret == -ENOSPC ? 1 : 0;
 	}
@@ -71,7 +81,7 @@ static int add_entry(struct sgf_passthrough *pt, struct pt_handle *h, const stru
 	if (!sgf_dirbuf_fits(db, len, true))
 		return 1;
 	if (dot) {
-		dot_entry(&e, de);
+		dot_entry(&e, shown_ino(pt, h, de), de);
 	} else {
 		memset(&e, 0, sizeof(e));
 		ret = pt_lookup_name(pt, h->inode, de->d_name, &e);

@@ -1,7 +1,10 @@
 /* sgfuse/passthrough.h - a filesystem that serves a backing directory
  * through sgf_ops ("fusexmp over tmpfs" of the seed). Inodes are held as
  * O_PATH fds keyed by (st_dev, st_ino); nothing resolves outside the
- * backing directory. */
+ * backing directory. Objects are created with the daemon's credentials;
+ * modes arrive already masked by the requester's umask, so the daemon
+ * should run with umask(0). Symlinks carry no extended attributes here
+ * (Linux offers no way to reach one through an O_PATH fd). */
 #ifndef SGFUSE_PASSTHROUGH_H
 #define SGFUSE_PASSTHROUGH_H
 
@@ -17,17 +20,23 @@ enum sgf_backing_direct {
 	SGF_BACKING_DIRECT_OFF,  /* always drop it on the backing file */
 };
 
+/* How an open that asked for O_DIRECT reaches the backing file. The
+ * requester is told FOPEN_DIRECT_IO either way. AUTO also serves a read or
+ * write the backing fs refuses as misaligned through a buffered twin fd. */
 struct sgf_passthrough_opts {
 	enum sgf_backing_direct backing_direct;
-	double entry_timeout;   /* seconds; default 1.0 */
-	double attr_timeout;    /* seconds; default 1.0 */
+	double entry_timeout;   /* seconds; 0 means the default 1.0 */
+	double attr_timeout;    /* seconds; 0 means the default 1.0 */
 };
 
 struct sgf_passthrough;
 
-/* Serve the directory source. NULL + errno (ENOTDIR, ENOENT, EACCES...). */
+/* Serve the directory source; opts may be NULL. NULL + errno (ENOTDIR,
+ * ENOENT, EACCES; EINVAL for a bad option). */
 struct sgf_passthrough *sgf_passthrough_new(const char *source,
 					    const struct sgf_passthrough_opts *opts);
+/* Release every node and handle, whatever the requester still holds. Call
+ * once no worker can call an op any more. */
 void sgf_passthrough_free(struct sgf_passthrough *pt);
 
 /* The operations table; pass pt as the session's fs pointer. */

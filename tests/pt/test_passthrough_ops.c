@@ -212,6 +212,33 @@ static struct sgf_passthrough *new_pt(enum sgf_backing_direct bd)
 
 /* ---- tests ---- */
 
+/* A directory the daemon may reach but not read: EACCES up front. Run
+ * as nobody in a child, since root reads everything. */
+static void check_eacces(void)
+{
+	char p[PATH_MAX];
+	pid_t pid;
+	int status = 0;
+
+	path_in(p, sizeof(p), base, "noread");
+	if (chmod(base, 0711) < 0 || mkdir(p, 0311) < 0)
+		die(p);
+	pid = fork();
+	if (pid == 0) {
+		struct sgf_passthrough *pt;
+
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(2);
+		errno = 0;
+		pt = sgf_passthrough_new(p, NULL);
+		_exit(pt == NULL && errno == EACCES ? 0 : 1);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	rmdir(p);
+	chmod(base, 0700);
+}
+
 static void test_new(void)
 {
 	char p[PATH_MAX];
@@ -237,6 +264,9 @@ static void test_new(void)
 	errno = 0;
 	CHECK(sgf_passthrough_new(NULL, NULL) == NULL);
 	CHECK_EQ(errno, EINVAL);
+
+	if (geteuid() == 0)
+		check_eacces();
 
 	pt = sgf_passthrough_new(backing, NULL);
 	CHECK(pt != NULL);
@@ -372,6 +402,8 @@ static void test_confinement(struct sgf_passthrough *pt)
 		CHECK_EQ(ops->symlink(&r, ROOT, "../evil", "x", &e), -EINVAL);
 		CHECK_EQ(create(pt, ROOT, "..", O_RDWR, 0644, &e, &o), -EEXIST);
 		CHECK_EQ(create(pt, ROOT, "../outside/evil", O_RDWR, 0644, &e, &o), -EINVAL);
+		/* An existing symlink is not followed by CREATE either. */
+		CHECK_EQ(create(pt, ROOT, "esc_rel", O_RDWR | O_TRUNC, 0644, &e, &o), -ELOOP);
 		CHECK_EQ(ops->unlink(&r, ROOT, ".."), -EISDIR);
 		CHECK_EQ(ops->unlink(&r, ROOT, "../outside/secret"), -EINVAL);
 		CHECK_EQ(ops->rmdir(&r, ROOT, "."), -EINVAL);
@@ -885,6 +917,7 @@ static void test_direct_mode(enum sgf_backing_direct bd, bool takes, bool strict
 		die("posix_memalign");
 	memset(al1, 'a', 4096);
 	memset(al2, 'b', 4096);
+	memset(small, 0, sizeof(small));
 	aligned[0] = (struct iovec){ al1, 4096 };
 	aligned[1] = (struct iovec){ al2, 4096 };
 	path_in(p, sizeof(p), backing, "direct");
@@ -985,6 +1018,7 @@ struct listing {
 	char names[MAX_LISTED][32];
 	uint64_t nodeids[MAX_LISTED];
 	uint32_t types[MAX_LISTED];
+	uint64_t inos[MAX_LISTED];
 	int calls;
 };
 
@@ -1014,6 +1048,7 @@ static uint64_t parse(const char *buf, size_t used, bool plus, struct listing *l
 			l->names[l->n][d->namelen] = 0;
 			l->nodeids[l->n] = e ? e->nodeid : 0;
 			l->types[l->n] = d->type;
+			l->inos[l->n] = d->ino;
 			l->n++;
 		}
 		last = d->off;
@@ -1172,6 +1207,23 @@ static void test_readdir(struct sgf_passthrough *pt)
 		CHECK_EQ(ops->releasedir(&r, dir.nodeid, &ri), -EBADF);
 		CHECK_EQ(ops->readdir(&r, dir.nodeid, &in, false, &db), -EBADF);
 	}
+	/* In the root, ".." is the root itself, as its lookup says. */
+	{
+		struct fuse_open_out ro;
+		struct fuse_attr_out ra;
+
+		memset(&ro, 0, sizeof(ro));
+		CHECK_EQ(ops->opendir(&r, ROOT, &oi, &ro), 0);
+		CHECK_EQ(list_all(pt, ROOT, ro.fh, false, 4096, &l), 0);
+		CHECK_EQ(getattr(pt, ROOT, &ra), 0);
+		CHECK(find(&l, "..") >= 0 && l.inos[find(&l, "..")] == ra.attr.ino);
+		CHECK(find(&l, "list") >= 0);
+		{
+			struct fuse_release_in ri = { .fh = ro.fh };
+
+			CHECK_EQ(ops->releasedir(&r, ROOT, &ri), 0);
+		}
+	}
 	/* opendir of a file, of nothing. */
 	CHECK_EQ(lookup(pt, ROOT, "hello", &e), 0);
 	CHECK_EQ(ops->opendir(&r, e.nodeid, &oi, &od), -ENOTDIR);
@@ -1304,9 +1356,23 @@ static void test_threads(struct sgf_passthrough *pt)
 	}
 }
 
+static int open_fd_count(void)
+{
+	DIR *dp = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!dp)
+		return -1;
+	while (readdir(dp))
+		n++;
+	closedir(dp);
+	return n;
+}
+
 static int run_tests(void)
 {
 	struct sgf_passthrough *pt;
+	int fds_before = open_fd_count();
 
 	ops = sgf_passthrough_ops();
 	test_new();
@@ -1333,6 +1399,8 @@ static int run_tests(void)
 	}
 	sgf_passthrough_free(pt);
 	test_direct();
+	/* Every node and handle fd went with its filesystem. */
+	CHECK_EQ(open_fd_count(), fds_before);
 	return check_exit();
 }
 
@@ -1345,12 +1413,8 @@ int main(void)
 	setup();
 	fflush(NULL);
 	pid = fork();
-	if (pid == 0) {
-		int rc = run_tests();
-
-		fflush(NULL);
-		_exit(rc);
-	}
+	if (pid == 0)
+		exit(run_tests()); /* exit, not _exit: LeakSanitizer runs at exit */
 	if (pid < 0 || waitpid(pid, &status, 0) != pid) {
 		perror("fork/wait");
 		cleanup();
