@@ -252,8 +252,9 @@ struct guarded {
 static struct guarded guarded_new(size_t size, uint8_t fill)
 {
 	struct guarded g = { .size = size };
-	g.mem = aligned_alloc(PAGE, size + 2 * PAGE);
-	memset(g.mem, GUARD, size + 2 * PAGE);
+	size_t span = (size + PAGE - 1) / PAGE * PAGE + 2 * PAGE;
+	g.mem = aligned_alloc(PAGE, span);
+	memset(g.mem, GUARD, span);
 	g.buf = g.mem + PAGE;
 	memset(g.buf, fill, size);
 	return g;

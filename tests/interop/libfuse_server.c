@@ -484,6 +484,7 @@ struct lfs *lfs_start(int fd, unsigned max_write)
 	pthread_mutex_init(&s->lock, NULL);
 	s->nodes[0] = (struct lfs_node){ .used = 1, .parent = 1, .mode = S_IFDIR | 0755 };
 	s->se = fuse_session_new(&args, &lfs_ops, sizeof(lfs_ops), s);
+	fuse_opt_free_args(&args);
 	if (!s->se || fuse_session_custom_io(s->se, &io, fd) != 0 ||
 	    pthread_create(&s->thread, NULL, serve, s) != 0) {
 		if (s->se)
