@@ -434,7 +434,8 @@ static void check_names(uint32_t op, const struct sgf_opdesc *d)
 	const char *ctx = opname(op);
 	char longest[SGF_NAME_MAX + 2];
 	memset(longest, 'n', sizeof(longest));
-	longest[SGF_NAME_MAX] = '\0';
+	longest[SGF_NAME_MAX + 1] = '\0';   /* 256 chars... */
+	longest[SGF_NAME_MAX] = '\0';       /* ...or 255 while this holds */
 
 	if (d->tail == SGF_TAIL_NAME) {
 		/* 8-byte name without NUL so the guard page follows it at once. */
