@@ -106,7 +106,7 @@ static int fill(struct sgf_passthrough *pt, struct pt_handle *h, bool plus,
 		errno = 0;
 		de = readdir(h->dir);
 		if (!de)
-			return errno ? -errno : 0;
+			return errno && !db->used ? -errno : 0;
 		/* The stream has moved past de whether or not it is sent; a
 		 * next call resuming before it will seek. */
 		h->dir_pos = (uint64_t)de->d_off;
