@@ -294,9 +294,11 @@ int h_exit_code(int status)
 
 pid_t h_start(const char *opts)
 {
-	char o[PATH_MAX + 2048];
-	int n = snprintf(o, sizeof(o), "stats_file=%s%s%s", H.stats, opts && *opts ? "," : "",
-			 opts ? opts : "");
+	char o[PATH_MAX + 4096];
+	const char *extra = getenv("SGF_TEST_OPTS");
+	int n = snprintf(o, sizeof(o), "stats_file=%s%s%s%s%s", H.stats,
+			 opts && *opts ? "," : "", opts ? opts : "",
+			 extra && *extra ? "," : "", extra ? extra : "");
 	if (n < 0 || (size_t)n >= sizeof(o)) {
 		errno = E2BIG;
 		die("daemon options");

@@ -34,8 +34,9 @@ char *h_join(char *buf, size_t size, const char *dir, const char *name);
 #define H_PATH(buf, dir, name) h_join((buf), sizeof(buf), (dir), (name))
 
 /* Start the daemon in the foreground:
- *   DAEMON -f -o stats_file=STATS[,opts] BACKING MNT
- * and wait until the mount is live. Fails the test (exit) on error. */
+ *   DAEMON -f -o stats_file=STATS[,opts][,$SGF_TEST_OPTS] BACKING MNT
+ * and wait until the mount is live. Fails the test (exit) on error.
+ * $SGF_TEST_OPTS lets meson run one test under several daemon settings. */
 pid_t h_start(const char *opts);
 /* Spawn DAEMON args... (args NULL-terminated, without argv[0]); stdout and
  * stderr go to out_path/err_path when non-NULL. The pid is remembered so
