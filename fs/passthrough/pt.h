@@ -56,7 +56,7 @@ struct pt_inode {
 
 struct pt_handle {
 	struct pt_idlink link;    /* id = fh handed to the requester */
-	uint64_t refs;            /* under sgf_passthrough.handle_lock */
+	_Atomic uint64_t refs;    /* taken under handle_lock, dropped anywhere */
 	struct pt_inode *inode;   /* holds one inode ref */
 	bool is_dir;
 	int fd;                   /* backing file, or the directory stream's fd */

@@ -21,7 +21,7 @@ struct pt_handle *pt_handle_new(struct sgf_passthrough *pt, struct pt_inode *in,
 		free(h);
 		return NULL;
 	}
-	h->refs = 1;
+	atomic_init(&h->refs, 1);
 	h->is_dir = is_dir;
 	h->fd = -1;
 	atomic_init(&h->buffered_fd, -1);
@@ -80,38 +80,32 @@ struct pt_handle *pt_handle_get(struct sgf_passthrough *pt, uint64_t fh, uint64_
 	pthread_mutex_lock(&pt->handle_lock);
 	h = find(pt, fh, ino, is_dir);
 	if (h)
-		h->refs++;
+		atomic_fetch_add(&h->refs, 1);
 	pthread_mutex_unlock(&pt->handle_lock);
 	return h;
 }
 
+/* Lock-free: new refs are only taken under the lock from the table, and
+ * the table's own ref goes only after the handle has left it, so the
+ * count reaching zero means nobody can find the handle any more. */
 void pt_handle_put(struct sgf_passthrough *pt, struct pt_handle *h)
 {
-	bool last;
-
-	pthread_mutex_lock(&pt->handle_lock);
-	last = --h->refs == 0;
-	pthread_mutex_unlock(&pt->handle_lock);
-	if (last)
+	if (atomic_fetch_sub(&h->refs, 1) == 1)
 		free_handle(pt, h);
 }
 
 int pt_handle_release(struct sgf_passthrough *pt, uint64_t fh, uint64_t ino, bool is_dir)
 {
 	struct pt_handle *h;
-	bool last = false;
 
 	pthread_mutex_lock(&pt->handle_lock);
 	h = find(pt, fh, ino, is_dir);
-	if (h) {
+	if (h)
 		pt_idmap_remove(&pt->handles, &h->link);
-		last = --h->refs == 0;
-	}
 	pthread_mutex_unlock(&pt->handle_lock);
 	if (!h)
 		return -EBADF;
-	if (last)
-		free_handle(pt, h);
+	pt_handle_put(pt, h); /* the table's ref */
 	return 0;
 }
 

@@ -7,6 +7,8 @@
 #include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1341,6 +1343,67 @@ static void *churn_thread(void *arg)
 	return NULL;
 }
 
+/* Readers on one shared handle while it is released: each read is served
+ * or refused (-EBADF), never a use after free. */
+struct shared_reader {
+	struct sgf_passthrough *pt;
+	uint64_t nodeid, fh;
+	_Atomic int served, refused, odd;
+};
+
+static void *reader_thread(void *arg)
+{
+	struct shared_reader *s = arg;
+
+	for (int i = 0; i < 200000; i++) {
+		char buf[8];
+		struct iovec iov = { buf, sizeof(buf) };
+		ssize_t n = pread_op(s->pt, s->nodeid, s->fh, 0, &iov, 1);
+
+		if (n == 8) {
+			s->served++;
+		} else if (n == -EBADF) {
+			s->refused++;
+			break;
+		} else {
+			s->odd++;
+		}
+	}
+	return NULL;
+}
+
+static void test_release_while_reading(struct sgf_passthrough *pt)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	pthread_t t[3];
+	struct shared_reader s[3];
+
+	CHECK_EQ(lookup(pt, ROOT, "hello", &e), 0);
+	CHECK_EQ(open_node(pt, e.nodeid, O_RDONLY, &o), 0);
+	for (int i = 0; i < 3; i++) {
+		s[i].pt = pt;
+		s[i].nodeid = e.nodeid;
+		s[i].fh = o.fh;
+		atomic_init(&s[i].served, 0);
+		atomic_init(&s[i].refused, 0);
+		atomic_init(&s[i].odd, 0);
+		CHECK_EQ(pthread_create(&t[i], NULL, reader_thread, &s[i]), 0);
+	}
+	/* Let the readers get going (whatever the count, the checks hold). */
+	while (s[0].served + s[1].served + s[2].served < 100 &&
+	       s[0].refused + s[1].refused + s[2].refused == 0)
+		sched_yield();
+	CHECK_EQ(release(pt, e.nodeid, o.fh), 0);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		CHECK_EQ(s[i].odd, 0);
+		CHECK_EQ(s[i].refused, 1);
+	}
+	forget(pt, e.nodeid, 1);
+	CHECK(!valid(pt, e.nodeid));
+}
+
 static void test_threads(struct sgf_passthrough *pt)
 {
 	pthread_t t[4];
@@ -1389,6 +1452,7 @@ static int run_tests(void)
 	test_misc(pt);
 	test_xattr(pt);
 	test_threads(pt);
+	test_release_while_reading(pt);
 	/* Freed with lookups and an open handle still held. */
 	{
 		struct fuse_entry_out e;
