@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <limits.h>
 #include <sched.h>
@@ -101,8 +102,54 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 	return 0;
 }
 
+int h_find_pids(const char *needle, pid_t *out, int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) != NULL && n < max) {
+		char path[300], args[8192];
+		pid_t pid = (pid_t)atoi(de->d_name);
+		if (pid <= 0 || pid == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t len = read(fd, args, sizeof(args) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		args[len] = '\0';
+		for (ssize_t i = 0; i < len; i += (ssize_t)strlen(args + i) + 1) {
+			if (strstr(args + i, needle)) {
+				out[n++] = pid;
+				break;
+			}
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* A daemon that went to the background is no child of ours: find it by
+ * the temp dir on its command line. */
+static void kill_strays(void)
+{
+	pid_t pids[16];
+	int n = h_find_pids(H.root, pids, 16);
+	for (int i = 0; i < n; i++) {
+		fprintf(stderr, "harness: killing stray process %d\n", (int)pids[i]);
+		kill(pids[i], SIGKILL);
+	}
+}
+
 static void cleanup_all(void)
 {
+	if (H.ready)
+		kill_strays();
 	cleanup_safe();
 	if (H.ready) {
 		nftw(H.root, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);

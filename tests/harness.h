@@ -55,6 +55,9 @@ pid_t h_daemon_pid(void);
 /* Forget the running daemon (after the test reaped it itself). */
 void h_forget_daemon(void);
 
+/* Processes (not us) with needle in one of their arguments; up to max. */
+int h_find_pids(const char *needle, pid_t *out, int max);
+
 /* Is path a mountpoint of a fuse* filesystem (per /proc/self/mountinfo)?
  * fstype, when non-NULL, receives its type (e.g. "fuse.sgfuse"). */
 bool h_fuse_mounted(const char *path, char *fstype, size_t fstype_size);

@@ -77,6 +77,35 @@ static void test_external_umount(void)
 	CHECK(!h_mounted(h_mnt()));
 }
 
+/* Without -f the daemon returns once mounted and serves from the
+ * background; an unmount ends it. */
+static void test_background(void)
+{
+	char opts[4200], path[4096];
+	struct stat st;
+	pid_t pids[4];
+	snprintf(opts, sizeof(opts), "stats_file=%s", h_stats_path());
+	unlink(h_stats_path());
+	char *args[] = { "-o", opts, (char *)h_backing(), (char *)h_mnt(), NULL };
+	pid_t pid = h_spawn(args, NULL, NULL);
+	CHECK_EQ(h_exit_code(h_wait(pid, 20)), 0);
+	CHECK(h_fuse_mounted(h_mnt(), NULL, 0));
+	REQUIRE(h_write_file(H_PATH(path, h_backing(), "bg"), "bg", 2) == 0);
+	CHECK_OK(stat(H_PATH(path, h_mnt(), "bg"), &st));
+	CHECK_EQ(st.st_size, 2);
+	CHECK_EQ(h_find_pids(h_mnt(), pids, 4), 1);
+	CHECK_OK(umount2(h_mnt(), 0));
+	int left = 1;
+	for (int i = 0; i < 2000 && (left = h_find_pids(h_mnt(), pids, 4)) > 0; i++)
+		usleep(10000);
+	CHECK_EQ(left, 0);
+	CHECK(!h_mounted(h_mnt()));
+	/* It wrote its statistics at exit, with the absolute path it was given. */
+	char stats[65536];
+	CHECK(h_read_file(h_stats_path(), stats, sizeof(stats)) > 0);
+	CHECK(h_stat_op(stats, "LOOKUP", "count") >= 1);
+}
+
 /* Subtype, stats_file at exit, stats on SIGUSR1. */
 static void test_options(void)
 {
@@ -147,6 +176,7 @@ int main(int argc, char **argv)
 	test_signal(SIGHUP);
 	test_sigterm_busy();
 	test_external_umount();
+	test_background();
 	test_options();
 	test_cli();
 	return h_finish();
