@@ -3,6 +3,7 @@
  * (which may arrive in any order) into the result in file order, and never
  * returns while a request still points into the caller's buffers. */
 #include <errno.h>
+#include <string.h>
 #include "dio.h"
 
 struct window_entry {
@@ -27,6 +28,7 @@ ssize_t sgf_dio_run(const struct iovec *iov, int iovcnt, uint64_t off,
 		window = 1;
 	if (window > SGF_DIO_WINDOW_MAX)
 		window = SGF_DIO_WINDOW_MAX;
+	memset(w, 0, window * sizeof(w[0]));
 	sgf_dio_cursor_init(&cur, iov, iovcnt, off, lim, policy);
 	sgf_dio_tally_init(&tally);
 

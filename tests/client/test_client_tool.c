@@ -71,24 +71,24 @@ static int run_tool(const char *a0, ...)
 
 static void usage_errors(void)
 {
-	CHECK_EQ(run_tool("--help", NULL), 0);
+	CHECK_EQ(run_tool("--help", (char *)NULL), 0);
 	CONTAINS(out, "usage: sgfuse-client");
-	CHECK_EQ(run_tool("--version", NULL), 0);
+	CHECK_EQ(run_tool("--version", (char *)NULL), 0);
 	CONTAINS(out, "sgfuse-client ");
-	CHECK_EQ(run_tool(NULL), 2);
+	CHECK_EQ(run_tool((char *)NULL), 2);
 	CONTAINS(err, "missing ADDRESS");
-	CHECK_EQ(run_tool("unix:/x", NULL), 2);
+	CHECK_EQ(run_tool("unix:/x", (char *)NULL), 2);
 	CONTAINS(err, "missing COMMAND");
-	CHECK_EQ(run_tool("unix:/x", "frob", NULL), 2);
+	CHECK_EQ(run_tool("unix:/x", "frob", (char *)NULL), 2);
 	CONTAINS(err, "unknown command");
-	CHECK_EQ(run_tool("unix:/x", "stat", NULL), 2);
-	CHECK_EQ(run_tool("unix:/x", "get", "a", "b", "c", NULL), 2);
-	CHECK_EQ(run_tool("--max-pages=0", "unix:/x", "ls", NULL), 2);
-	CHECK_EQ(run_tool("--max-pages=12x", "unix:/x", "ls", NULL), 2);
-	CHECK_EQ(run_tool("--bogus", "unix:/x", "ls", NULL), 2);
-	CHECK_EQ(run_tool("tcp:example", "ls", NULL), 2);
+	CHECK_EQ(run_tool("unix:/x", "stat", (char *)NULL), 2);
+	CHECK_EQ(run_tool("unix:/x", "get", "a", "b", "c", (char *)NULL), 2);
+	CHECK_EQ(run_tool("--max-pages=0", "unix:/x", "ls", (char *)NULL), 2);
+	CHECK_EQ(run_tool("--max-pages=12x", "unix:/x", "ls", (char *)NULL), 2);
+	CHECK_EQ(run_tool("--bogus", "unix:/x", "ls", (char *)NULL), 2);
+	CHECK_EQ(run_tool("tcp:example", "ls", (char *)NULL), 2);
 	CONTAINS(err, "not an address");
-	CHECK_EQ(run_tool("unix:/nonexistent/sock", "ls", NULL), 1);
+	CHECK_EQ(run_tool("unix:/nonexistent/sock", "ls", (char *)NULL), 1);
 	CONTAINS(err, "cannot connect to unix:/nonexistent/sock");
 }
 
@@ -136,7 +136,7 @@ static void protocol_mismatch(void)
 	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	CHECK_EQ(listen(lfd, 1), 0);
 	pthread_create(&th, NULL, wrong_protocol_peer, &lfd);
-	CHECK_EQ(run_tool(addr, "ls", NULL), 1);
+	CHECK_EQ(run_tool(addr, "ls", (char *)NULL), 1);
 	CONTAINS(err, "protocol mismatch");
 	pthread_join(th, NULL);
 	close(lfd);
@@ -206,49 +206,49 @@ static void commands(void)
 	snprintf(got, sizeof(got), "%s/got.bin", dir);
 	CHECK_EQ(write_file(local, 5 * 1024 * 1024 + 123, 5), 0);
 
-	CHECK_EQ(run_tool(sock_addr, "put", local, "/big.bin", NULL), 0);
+	CHECK_EQ(run_tool(sock_addr, "put", local, "/big.bin", (char *)NULL), 0);
 	snprintf(back, sizeof(back), "%s/big.bin", src);
 	CHECK(same_files(local, back));
 	CHECK_EQ(stat(back, &st), 0);
 	CHECK_EQ(st.st_mode & 0777, 0640);
 
-	CHECK_EQ(run_tool(sock_addr, "ls", NULL), 0);
+	CHECK_EQ(run_tool(sock_addr, "ls", (char *)NULL), 0);
 	CONTAINS(out, "big.bin\n");
-	CHECK_EQ(run_tool(sock_addr, "stat", "big.bin", NULL), 0);
+	CHECK_EQ(run_tool(sock_addr, "stat", "big.bin", (char *)NULL), 0);
 	CONTAINS(out, "size: 5243003\n");
 	CONTAINS(out, "type: -\n");
-	CHECK_EQ(run_tool(sock_addr, "get", "/big.bin", got, NULL), 0);
+	CHECK_EQ(run_tool(sock_addr, "get", "/big.bin", got, (char *)NULL), 0);
 	CHECK(same_files(local, got));
-	CHECK_EQ(run_tool(sock_addr, "cat", "/big.bin", NULL), 0);
+	CHECK_EQ(run_tool(sock_addr, "cat", "/big.bin", (char *)NULL), 0);
 	CHECK(same_files(local, out_path));
 
-	CHECK_EQ(run_tool(sock_addr, "mkdir", "/sub", NULL), 0);
+	CHECK_EQ(run_tool(sock_addr, "mkdir", "/sub", (char *)NULL), 0);
 	snprintf(back, sizeof(back), "%s/sub", src);
 	CHECK_EQ(stat(back, &st), 0);
 	CHECK(S_ISDIR(st.st_mode));
-	CHECK_EQ(run_tool(sock_addr, "mkdir", "/sub", NULL), 1);
+	CHECK_EQ(run_tool(sock_addr, "mkdir", "/sub", (char *)NULL), 1);
 	CONTAINS(err, "mkdir /sub: File exists");
-	CHECK_EQ(run_tool("--per-segment", "--stats", sock_addr, "put", local, "sub/x", NULL), 0);
+	CHECK_EQ(run_tool("--per-segment", "--stats", sock_addr, "put", local, "sub/x", (char *)NULL), 0);
 	CONTAINS(err, "policy per-segment");
 	CONTAINS(err, "op WRITE count 6 ");  /* 5 MiB + 123 in 1 MiB requests */
-	CHECK_EQ(run_tool(sock_addr, "ls", "/sub", NULL), 0);
+	CHECK_EQ(run_tool(sock_addr, "ls", "/sub", (char *)NULL), 0);
 	CHECK_STR(out, "x\n");
-	CHECK_EQ(run_tool(sock_addr, "ls", NULL), 0);
+	CHECK_EQ(run_tool(sock_addr, "ls", (char *)NULL), 0);
 	CONTAINS(out, "sub/\n");
 
-	CHECK_EQ(run_tool(sock_addr, "rm", "/sub/x", NULL), 0);
-	CHECK_EQ(run_tool(sock_addr, "rm", "/sub/x", NULL), 1);
+	CHECK_EQ(run_tool(sock_addr, "rm", "/sub/x", (char *)NULL), 0);
+	CHECK_EQ(run_tool(sock_addr, "rm", "/sub/x", (char *)NULL), 1);
 	CONTAINS(err, "rm /sub/x: No such file or directory");
-	CHECK_EQ(run_tool(sock_addr, "get", "/nope", got, NULL), 1);
+	CHECK_EQ(run_tool(sock_addr, "get", "/nope", got, (char *)NULL), 1);
 	CONTAINS(err, "No such file or directory");
-	CHECK_EQ(run_tool(sock_addr, "cat", "/sub", NULL), 1);
+	CHECK_EQ(run_tool(sock_addr, "cat", "/sub", (char *)NULL), 1);
 	CONTAINS(err, "Is a directory");
-	CHECK_EQ(run_tool(sock_addr, "put", "/nonexistent/local", "/y", NULL), 1);
+	CHECK_EQ(run_tool(sock_addr, "put", "/nonexistent/local", "/y", (char *)NULL), 1);
 	CONTAINS(err, "/nonexistent/local: No such file or directory");
 
-	CHECK_EQ(run_tool(sock_addr, "df", NULL), 0);
+	CHECK_EQ(run_tool(sock_addr, "df", (char *)NULL), 0);
 	CONTAINS(out, "namelen: ");
-	CHECK_EQ(run_tool("--max-pages=16", sock_addr, "stats", NULL), 0);
+	CHECK_EQ(run_tool("--max-pages=16", sock_addr, "stats", (char *)NULL), 0);
 	CONTAINS(out, "protocol 7.");
 	CONTAINS(out, "max_pages 16\n");
 	CONTAINS(out, "op INIT count 1 ");

@@ -356,10 +356,10 @@ static void lfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	pthread_mutex_lock(&s->lock);
 	/* Cookie k resumes after entry k: 1 ".", 2 "..", then node slots. */
-	for (off_t k = off + 1; k <= LFS_NODES + 1; k++) {
+	for (off_t k = off < 0 ? LFS_NODES + 2 : off + 1; k <= LFS_NODES + 1; k++) {
 		const char *name = NULL;
 		memset(&st, 0, sizeof(st));
-		if (k == 1 || k == 2) {
+		if (k < 3) {
 			name = k == 1 ? "." : "..";
 			st.st_ino = ino;
 			st.st_mode = S_IFDIR;
