@@ -30,7 +30,8 @@ enum sgf_dio_policy {
 	SGF_DIO_PER_SEGMENT = 1,
 };
 
-/* Connection options; a zeroed struct (or NULL) means every default. */
+/* Connection options; a zeroed struct (or NULL) means every default. Values
+ * out of range make connect/attach fail with -EINVAL. */
 struct sgf_client_opts {
 	/* Most page descriptors per request we accept; the server's INIT reply
 	 * can only lower it. Default 256 (Linux's fs.fuse.max_pages_limit). */
@@ -40,7 +41,8 @@ struct sgf_client_opts {
 	/* Requests in flight on the connection at once (the request table);
 	 * callers beyond it wait for a free slot. Default 64, at most 4096. */
 	unsigned max_inflight;
-	/* Requests one sgf_preadv/sgf_pwritev keeps in flight. Default 16. */
+	/* Requests one sgf_preadv/sgf_pwritev keeps in flight. Default 16, at
+	 * most 256. */
 	unsigned window;
 	enum sgf_dio_policy policy;
 	/* Credentials put in every request header; default our own ids

@@ -36,6 +36,7 @@ struct tctx {
 	unsigned ngetattr, nread, nwrite;
 	struct stashed stash[64];
 	unsigned nstash, stash_target, err_index, after;
+	unsigned bad_payload;   /* WRITE payload bytes that were not pat(offset) */
 };
 
 static uint8_t pat(uint64_t off)
@@ -155,6 +156,10 @@ static int handler(struct fake_srv *s, const struct fuse_in_header *h, const voi
 			return 1;
 		memcpy(&in, body, sizeof(in));
 		t->nwrite++;
+		const uint8_t *data = (const uint8_t *)body + sizeof(in);
+		for (size_t i = 0; i < in.size; i++)
+			if (data[i] != pat(in.offset + i))
+				t->bad_payload++;
 		struct fuse_write_out out = { .size = in.size };
 		if (t->mode == M_WRITE_OVERCLAIM)
 			out.size = in.size + 1;
@@ -344,6 +349,52 @@ static void data_validation(void)
 	}
 }
 
+/* max_pages above IOV_MAX: one request carries more iovecs than one
+ * sendmsg/readv takes, so sending and receiving go in chunks. */
+static void many_segments(void)
+{
+	struct fake_srv s;
+	struct tctx t;
+	struct sgf_client_opts o = { .max_pages = 2048 };
+	struct sgf_file f = { .nodeid = 7, .fh = 1 };
+	static struct iovec iov[1500];
+	struct sgf_client *c;
+
+	memset(&t, 0, sizeof(t));
+	fake_srv_defaults(&s, handler, &t);
+	s.max_pages = 2048;
+	s.max_write = 8 * 1024 * 1024;
+	int fd = fake_srv_start(&s);
+	CHECK_EQ(sgf_client_attach(fd, &o, &c), 0);
+	if (!c)
+		return;
+	CHECK_EQ(sgf_client_conn(c)->max_pages, 2048);
+	struct guarded g = guarded_new(1500 * PAGE, 0x44);
+	uint64_t off = 777;
+	for (int i = 0; i < 1500; i++) {
+		iov[i] = (struct iovec){ g.buf + (size_t)i * PAGE + 1000, 10 + i % 7 };
+		for (size_t j = 0; j < iov[i].iov_len; j++)
+			((uint8_t *)iov[i].iov_base)[j] = pat(off++);
+	}
+	ssize_t total = (ssize_t)(off - 777);
+	CHECK_EQ(sgf_pwritev(c, &f, iov, 1500, 777), total);
+	CHECK_EQ(t.nwrite, 1);
+	CHECK_EQ(t.bad_payload, 0);
+	for (int i = 0; i < 1500; i++)
+		memset(iov[i].iov_base, 0, iov[i].iov_len);
+	CHECK_EQ(sgf_preadv(c, &f, iov, 1500, 777), total);
+	CHECK_EQ(t.nread, 1);
+	off = 777;
+	for (int i = 0; i < 1500; i++) {
+		CHECK(pattern_ok(iov[i].iov_base, iov[i].iov_len, off));
+		off += iov[i].iov_len;
+		CHECK(all_bytes(g.buf + (size_t)i * PAGE, 1000, 0x44));
+	}
+	CHECK(guards_intact(&g));
+	free(g.mem);
+	close_fake(&s, c);
+}
+
 /* Replies arrive in reverse order; one of them may be an error. */
 static void out_of_order(void)
 {
@@ -504,6 +555,7 @@ int main(void)
 	attr_validation();
 	data_validation();
 	out_of_order();
+	many_segments();
 	hang_up(false);
 	hang_up(true);
 	init_validation();

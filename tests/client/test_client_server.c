@@ -297,6 +297,41 @@ static void remove_tree(const char *dir)
 	rmdir(dir);
 }
 
+/* Open the backing "data" file through a path lookup. */
+static int open_data(struct sgf_client *c, struct sgf_file *f)
+{
+	struct fuse_entry_out e;
+	int r = sgf_lookup_path(c, "/data", &e);
+	if (r < 0)
+		return r;
+	r = sgf_open(c, e.nodeid, O_RDWR, f);
+	sgf_forget(c, e.nodeid, 1);
+	return r;
+}
+
+/* A tight request table (2 slots under a window of 8) and small requests:
+ * callers queue for slots, results and data stay right. */
+static void small_table(void)
+{
+	struct server s;
+	struct sgf_client *c = NULL;
+	struct sgf_client_opts o = { .max_inflight = 2, .window = 8, .max_pages = 4 };
+	struct sgf_file f;
+	int sv[2];
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	CHECK_EQ(server_start(&s, sv[1]), 0);
+	CHECK_EQ(sgf_client_attach(sv[0], &o, &c), 0);
+	if (c) {
+		CHECK_EQ(sgf_client_conn(c)->max_pages, 4);
+		CHECK_EQ(open_data(c, &f), 0);
+		random_io(c, &f);
+		CHECK_EQ(sgf_release(c, &f), 0);
+		CHECK_EQ(sgf_client_disconnect(c), 0);
+	}
+	CHECK_EQ(server_stop(&s), 0);
+}
+
 int main(void)
 {
 	struct server s;
@@ -329,6 +364,7 @@ int main(void)
 		CHECK_EQ(sgf_client_disconnect(c), 0);
 	}
 	CHECK_EQ(server_stop(&s), 0);
+	small_table();
 	free(arena);
 	remove_tree(backing);
 	return check_exit();
