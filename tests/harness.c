@@ -141,6 +141,8 @@ static void kill_strays(void)
 	pid_t pids[16];
 	int n = h_find_pids(H.root, pids, 16);
 	for (int i = 0; i < n; i++) {
+		if (pids[i] == H.pid)
+			continue; /* ours; cleanup_safe() stops it */
 		fprintf(stderr, "harness: killing stray process %d\n", (int)pids[i]);
 		kill(pids[i], SIGKILL);
 	}

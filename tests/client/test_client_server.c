@@ -305,7 +305,10 @@ static int open_data(struct sgf_client *c, struct sgf_file *f)
 	if (r < 0)
 		return r;
 	r = sgf_open(c, e.nodeid, O_RDWR, f);
-	sgf_forget(c, e.nodeid, 1);
+	if (r < 0)
+		sgf_forget(c, e.nodeid, 1);
+	else
+		f->nlookup = 1;  /* released with the handle */
 	return r;
 }
 

@@ -37,10 +37,12 @@ grep -q " $root/mnt fuse" /proc/self/mounts || { echo "mount did not appear" >&2
 status=0
 engines="psync pvsync2"
 fio --enghelp 2>/dev/null | grep -qw libaio && engines="$engines libaio"
+cd "$root" || exit 1
 for engine in $engines; do
 	fio --name="verify-$engine" --directory="$root/mnt" --size=8m --direct=1 \
 	    --rw=randrw --bsrange=4k-128k --ioengine="$engine" --iodepth=16 --numjobs=2 \
 	    --verify=crc32c --verify_fatal=1 --do_verify=1 --randrepeat=0 \
+	    --verify_state_save=0 \
 	    >"$root/fio-$engine.out" 2>&1
 	rc=$?
 	grep -E '^ +(READ|WRITE):' "$root/fio-$engine.out" | sed "s/^ */$engine: /"

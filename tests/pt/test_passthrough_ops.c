@@ -1310,6 +1310,102 @@ static void test_xattr(struct sgf_passthrough *pt)
 	forget(pt, e.nodeid, 1);
 }
 
+/* A root daemon acts as the requester: modes hold and new objects belong
+ * to their creator; afterwards the thread is root again. */
+static void test_requester_ids(struct sgf_passthrough *pt)
+{
+	struct sgf_req user = rq(pt), root = rq(pt);
+	struct fuse_entry_out open_dir, e, priv;
+	struct fuse_open_out o;
+	struct fuse_attr_out a;
+	struct fuse_mkdir_in mk = { .mode = 0777 };
+	struct fuse_mkdir_in mk_priv = { .mode = 0700 };
+	struct fuse_mknod_in fifo = { .mode = S_IFIFO | 0644 };
+	struct stat st;
+	char p[PATH_MAX];
+
+	user.uid = 1234;
+	user.gid = 4321;
+	CHECK_EQ(ops->mkdir(&root, ROOT, "shared", &mk, &open_dir), 0);
+	CHECK_EQ(open_dir.attr.uid, 0);
+
+	CHECK_EQ(ops->create(&user, open_dir.nodeid, "mine",
+			     &(struct fuse_create_in){ .flags = O_RDWR | O_EXCL,
+						       .mode = S_IFREG | 0600 }, &e, &o), 0);
+	CHECK_EQ(e.attr.uid, 1234);
+	CHECK_EQ(e.attr.gid, 4321);
+	path_in(p, sizeof(p), backing, "shared/mine");
+	CHECK(stat(p, &st) == 0 && st.st_uid == 1234 && st.st_gid == 4321);
+	CHECK_EQ(release(pt, e.nodeid, o.fh), 0);
+	/* The owner may open its 0600 file again. */
+	CHECK_EQ(ops->open(&user, e.nodeid, &(struct fuse_open_in){ .flags = O_RDWR }, &o), 0);
+	CHECK_EQ(release(pt, e.nodeid, o.fh), 0);
+	forget(pt, e.nodeid, 1);
+	CHECK_EQ(ops->mkdir(&user, open_dir.nodeid, "mydir", &mk, &e), 0);
+	CHECK(e.attr.uid == 1234 && e.attr.gid == 4321);
+	forget(pt, e.nodeid, 1);
+	CHECK_EQ(ops->symlink(&user, open_dir.nodeid, "mylink", "t", &e), 0);
+	CHECK(e.attr.uid == 1234 && e.attr.gid == 4321);
+	forget(pt, e.nodeid, 1);
+	CHECK_EQ(ops->mknod(&user, open_dir.nodeid, "myfifo", &fifo, &e), 0);
+	CHECK(e.attr.uid == 1234 && e.attr.gid == 4321);
+	forget(pt, e.nodeid, 1);
+
+	/* What the user may not do. */
+	CHECK_EQ(lookup(pt, ROOT, "hello", &e), 0); /* root's, 0644 */
+	CHECK_EQ(ops->open(&user, e.nodeid, &(struct fuse_open_in){ .flags = O_RDWR }, &o),
+		 -EACCES);
+	CHECK_EQ(ops->open(&user, e.nodeid, &(struct fuse_open_in){ .flags = O_RDONLY }, &o), 0);
+	CHECK_EQ(release(pt, e.nodeid, o.fh), 0);
+	CHECK_EQ(ops->access(&user, e.nodeid, R_OK), 0);
+	CHECK_EQ(ops->access(&user, e.nodeid, W_OK), -EACCES);
+	CHECK_EQ(ops->access(&root, e.nodeid, W_OK), 0);
+	CHECK_EQ(ops->setattr(&user, e.nodeid,
+			      &(struct fuse_setattr_in){ .valid = FATTR_MODE, .mode = 0666 }, &a),
+		 -EPERM);
+	CHECK_EQ(ops->setattr(&user, e.nodeid,
+			      &(struct fuse_setattr_in){ .valid = FATTR_SIZE, .size = 0 }, &a),
+		 -EACCES);
+	forget(pt, e.nodeid, 1);
+	CHECK_EQ(ops->unlink(&user, ROOT, "hello"), -EACCES);
+	CHECK_EQ(ops->mkdir(&user, ROOT, "notmine", &mk, &e), -EACCES);
+	CHECK_EQ(create(pt, ROOT, "rootfile", O_RDWR | O_EXCL, 0644, &e, &o), 0);
+	CHECK_EQ(release(pt, e.nodeid, o.fh), 0);
+	forget(pt, e.nodeid, 1);
+
+	/* A private directory: no lookups inside for the user. */
+	CHECK_EQ(ops->mkdir(&root, ROOT, "private", &mk_priv, &priv), 0);
+	path_in(p, sizeof(p), backing, "private");
+	write_file(p, "inside", "x");
+	CHECK_EQ(ops->lookup(&user, priv.nodeid, "inside", &e), -EACCES);
+	CHECK_EQ(ops->opendir(&user, priv.nodeid, &(struct fuse_open_in){ 0 }, &o), -EACCES);
+	/* Readable but not searchable: listed, but without lookups. */
+	CHECK_EQ(chmod(p, 0744), 0);
+	CHECK_EQ(ops->opendir(&user, priv.nodeid, &(struct fuse_open_in){ 0 }, &o), 0);
+	{
+		char buf[1024];
+		struct fuse_read_in in = { .fh = o.fh, .size = sizeof(buf) };
+		struct sgf_dirbuf db = { .buf = buf, .size = sizeof(buf) };
+		struct listing l = { 0 };
+		struct fuse_release_in ri = { .fh = o.fh };
+
+		CHECK_EQ(ops->readdir(&user, priv.nodeid, &in, true, &db), 0);
+		parse(buf, db.used, true, &l);
+		CHECK_EQ(l.n, 3);
+		CHECK(find(&l, "inside") >= 0 && l.nodeids[find(&l, "inside")] == 0);
+		CHECK_EQ(ops->releasedir(&root, priv.nodeid, &ri), 0);
+	}
+	forget(pt, priv.nodeid, 1);
+
+	/* The thread is itself again: root's objects are root's. */
+	CHECK_EQ(create(pt, open_dir.nodeid, "roots", O_RDWR | O_EXCL, 0644, &e, &o), 0);
+	CHECK(e.attr.uid == 0 && e.attr.gid == 0);
+	CHECK_EQ(release(pt, e.nodeid, o.fh), 0);
+	forget(pt, e.nodeid, 1);
+	CHECK_EQ(access(backing, W_OK), 0);
+	forget(pt, open_dir.nodeid, 1);
+}
+
 /* Many threads looking up, using and forgetting the same nodes: a node a
  * thread holds a lookup on must never go stale under it. */
 struct churn {
@@ -1451,6 +1547,8 @@ static int run_tests(void)
 	test_readdir(pt);
 	test_misc(pt);
 	test_xattr(pt);
+	if (geteuid() == 0)
+		test_requester_ids(pt);
 	test_threads(pt);
 	test_release_while_reading(pt);
 	/* Freed with lookups and an open handle still held. */
