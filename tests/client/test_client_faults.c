@@ -5,6 +5,7 @@
  * written outside the caller's iovecs; a server that hangs up or is killed
  * fails every pending call with ENOTCONN. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -165,6 +166,20 @@ static int handler(struct fake_srv *s, const struct fuse_in_header *h, const voi
 			out.size = in.size + 1;
 		return fake_reply(s->fd, h->unique, 0, &out, sizeof(out)) < 0;
 	}
+	case FUSE_CREATE: {
+		struct {
+			struct fuse_entry_out e;
+			struct fuse_open_out o;
+		} out;
+		memset(&out, 0, sizeof(out));
+		out.e.nodeid = 9;
+		out.e.attr.ino = 9;
+		out.e.attr.mode = 0100644;
+		out.o.fh = 42;
+		return fake_reply(s->fd, h->unique, 0, &out, sizeof(out)) < 0;
+	}
+	case FUSE_RELEASE:
+		return fake_reply(s->fd, h->unique, 0, NULL, 0) < 0;
 	default:
 		return fake_reply(s->fd, h->unique, -ENOSYS, NULL, 0) < 0;
 	}
@@ -347,6 +362,31 @@ static void data_validation(void)
 		free(g.mem);
 		close_fake(&s, c);
 	}
+}
+
+/* A handle that owns the lookup reference of CREATE forgets it at release,
+ * not before. */
+static void create_reference(void)
+{
+	struct fake_srv s;
+	struct tctx t;
+	struct fuse_attr_out ao;
+	struct sgf_file f;
+	struct sgf_client *c = open_fake(&s, &t, M_GOOD, NULL);
+
+	if (!c)
+		return;
+	CHECK_EQ(sgf_create(c, FUSE_ROOT_ID, "x", O_RDWR, 0644, NULL, &f), 0);
+	CHECK_EQ(f.nodeid, 9);
+	CHECK_EQ(f.fh, 42);
+	CHECK_EQ(f.nlookup, 1);
+	/* A reply to a later request means every earlier message was read. */
+	CHECK_EQ(sgf_getattr(c, 9, &ao), 0);
+	CHECK_EQ(s.nforget, 0);
+	CHECK_EQ(sgf_release(c, &f), 0);
+	CHECK_EQ(sgf_getattr(c, 9, &ao), 0);
+	CHECK_EQ(s.nforget, 1);
+	close_fake(&s, c);
 }
 
 /* max_pages above IOV_MAX: one request carries more iovecs than one
@@ -556,6 +596,7 @@ int main(void)
 	data_validation();
 	out_of_order();
 	many_segments();
+	create_reference();
 	hang_up(false);
 	hang_up(true);
 	init_validation();
