@@ -159,9 +159,11 @@ static int copy_out(struct sgf_client *c, const char *path, int fd, const char *
 	if (r < 0)
 		return remote_error("open", path, r);
 	r = S_ISDIR(e.attr.mode) ? -EISDIR : sgf_open(c, e.nodeid, O_RDONLY, &f);
-	sgf_forget(c, e.nodeid, 1);
-	if (r < 0)
+	if (r < 0) {
+		sgf_forget(c, e.nodeid, 1);
 		return remote_error("open", path, r);
+	}
+	f.nlookup = 1;  /* the handle keeps the node until release */
 	char *buf = aligned_alloc(BUF_ALIGN, CHUNK);
 	int ret = 0;
 	uint64_t off = 0;

@@ -62,12 +62,16 @@ struct sgf_client_conn {
 };
 
 /* An open file or directory: what OPEN/CREATE/OPENDIR returned. Plain data
- * owned by the caller; sgf_release()/sgf_releasedir() end it. */
+ * owned by the caller; sgf_release()/sgf_releasedir() end it. While it is
+ * open, someone must hold a lookup reference to nodeid (the kernel keeps the
+ * inode of an open file, and servers may drop a node whose count reaches
+ * zero): the caller's own, or the one the handle owns (nlookup). */
 struct sgf_file {
 	uint64_t nodeid;
 	uint64_t fh;
 	uint32_t flags;       /* O_* flags it was opened with */
 	uint32_t open_flags;  /* FOPEN_* bits from the server */
+	uint64_t nlookup;     /* references the handle owns; release forgets them */
 };
 
 /* One directory entry, decoded by sgf_dirent_next(). name points into the
@@ -164,15 +168,19 @@ int sgf_statfs(struct sgf_client *c, uint64_t nodeid, struct fuse_kstatfs *out);
 
 /* ---- open files ---------------------------------------------------------- */
 
-/* OPEN nodeid with O_* flags (O_CREAT/O_EXCL/O_NOCTTY are not sent). */
+/* OPEN nodeid with O_* flags (O_CREAT/O_EXCL/O_NOCTTY are not sent). The
+ * caller keeps its lookup reference to nodeid until sgf_release(). O_TRUNC
+ * on a server without FUSE_ATOMIC_O_TRUNC becomes SETATTR size 0 first. */
 int sgf_open(struct sgf_client *c, uint64_t nodeid, uint32_t flags, struct sgf_file *f);
 
 /* CREATE name in parent and open it; entry gets the new file with one lookup
- * reference (entry may be NULL: the reference is then forgotten). */
+ * reference for the caller. With entry NULL the handle owns that reference
+ * (f->nlookup = 1) and sgf_release() forgets it. */
 int sgf_create(struct sgf_client *c, uint64_t parent, const char *name, uint32_t flags,
 	       uint32_t mode, struct fuse_entry_out *entry, struct sgf_file *f);
 
-/* FLUSH (as close(2) would), FSYNC, RELEASE. */
+/* FLUSH (as close(2) would), FSYNC, RELEASE. sgf_release() also forgets the
+ * references the handle owns, whatever the server answered. */
 int sgf_flush(struct sgf_client *c, const struct sgf_file *f);
 int sgf_fsync(struct sgf_client *c, const struct sgf_file *f, bool datasync);
 int sgf_release(struct sgf_client *c, const struct sgf_file *f);

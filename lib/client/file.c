@@ -86,11 +86,9 @@ int sgf_create(struct sgf_client *c, uint64_t parent, const char *name, uint32_t
 	}
 	*f = (struct sgf_file){ .nodeid = out.entry.nodeid, .fh = out.open.fh,
 				.flags = in.flags & ~(uint32_t)SGF_OPEN_LOCAL_FLAGS,
-				.open_flags = out.open.open_flags };
+				.open_flags = out.open.open_flags, .nlookup = entry ? 0 : 1 };
 	if (entry)
 		*entry = out.entry;
-	else
-		sgf_forget(c, out.entry.nodeid, 1);
 	return 0;
 }
 
@@ -126,10 +124,14 @@ static int release_call(struct sgf_client *c, uint32_t opcode, const struct sgf_
 
 int sgf_release(struct sgf_client *c, const struct sgf_file *f)
 {
-	return release_call(c, FUSE_RELEASE, f);
+	int r = release_call(c, FUSE_RELEASE, f);
+	sgf_forget(c, f->nodeid, f->nlookup);
+	return r;
 }
 
 int sgf_releasedir(struct sgf_client *c, const struct sgf_file *d)
 {
-	return release_call(c, FUSE_RELEASEDIR, d);
+	int r = release_call(c, FUSE_RELEASEDIR, d);
+	sgf_forget(c, d->nodeid, d->nlookup);
+	return r;
 }
