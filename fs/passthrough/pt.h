@@ -71,6 +71,9 @@ struct pt_handle {
 
 struct sgf_passthrough {
 	enum sgf_backing_direct backing_direct;
+	bool act_as_requester;    /* root daemon: ops run with the requester's ids */
+	uid_t daemon_uid;
+	gid_t daemon_gid;
 	uint64_t entry_sec, attr_sec;
 	uint32_t entry_nsec, attr_nsec;
 
@@ -111,6 +114,11 @@ int pt_handle_release(struct sgf_passthrough *pt, uint64_t fh, uint64_t ino, boo
 void pt_handles_destroy(struct sgf_passthrough *pt);
 /* The buffered twin of h->fd, opening it on first use; fd or -errno. */
 int pt_handle_buffered_fd(struct pt_handle *h);
+
+/* Requester credentials (pt_creds.c): enter before touching the backing
+ * fs on the requester's behalf, leave with what enter said. */
+int pt_creds_enter(const struct sgf_passthrough *pt, const struct sgf_req *r, bool *switched);
+void pt_creds_leave(const struct sgf_passthrough *pt, bool switched);
 
 /* Shared helpers (pt_entry.c). */
 #define PT_PROC_PATH_MAX 32

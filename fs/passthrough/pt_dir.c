@@ -11,6 +11,7 @@ int pt_opendir(const struct sgf_req *r, uint64_t ino, const struct fuse_open_in 
 	       struct fuse_open_out *out)
 {
 	struct sgf_passthrough *pt = r->fs;
+	char path[PT_PROC_PATH_MAX];
 	struct pt_inode *node;
 	struct pt_handle *h;
 	int err = 0, fd;
@@ -19,7 +20,10 @@ int pt_opendir(const struct sgf_req *r, uint64_t ino, const struct fuse_open_in 
 	node = pt_get_dir(pt, ino, &err);
 	if (!node)
 		return err;
-	fd = openat(node->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Through the proc link rather than openat(fd, "."): "." would need
+	 * search permission, and a readable directory may be listed without. */
+	pt_proc_path(path, node->fd);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
 		goto out;
@@ -53,17 +57,17 @@ static uint64_t shown_ino(const struct sgf_passthrough *pt, const struct pt_hand
 	return de->d_ino;
 }
 
-/* Entry for "." and "..": no nodeid (so no lookup is taken), only what
- * the listing itself says. */
-static void dot_entry(struct fuse_entry_out *e, uint64_t ino, const struct dirent *de)
+/* Entry without a nodeid (so no lookup is taken), only what the listing
+ * itself says: for "." and "..", and names that cannot be looked up. */
+static void bare_entry(struct fuse_entry_out *e, uint64_t ino, const struct dirent *de)
 {
 	memset(e, 0, sizeof(*e));
 	e->attr.ino = ino;
 	e->attr.mode = DTTOIF(de->d_type);
 }
 
-/* Add de; 1 when the buffer is full (de not added), 0 when added or
- * skipped, -errno to stop. */
+/* Add de; 1 when the buffer is full (de not added), else 0 (added or
+ * skipped). */
 static int add_entry(struct sgf_passthrough *pt, struct pt_handle *h, const struct dirent *de,
 		     bool plus, struct sgf_dirbuf *db)
 {
@@ -81,17 +85,19 @@ static int add_entry(struct sgf_passthrough *pt, struct pt_handle *h, const stru
 	if (!sgf_dirbuf_fits(db, len, true))
 		return 1;
 	if (dot) {
-		dot_entry(&e, shown_ino(pt, h, de), de);
+		bare_entry(&e, shown_ino(pt, h, de), de);
 	} else {
 		memset(&e, 0, sizeof(e));
 		ret = pt_lookup_name(pt, h->inode, de->d_name, &e);
 		if (ret == -ENOENT)
 			return 0; /* removed since the listing was read */
+		/* Listed but not looked up (e.g. EACCES: a directory readable
+		 * but not searchable): the name alone, as "." goes. */
 		if (ret)
-			return ret;
+			bare_entry(&e, de->d_ino, de);
 	}
 	ret = sgf_dirbuf_add_plus(db, de->d_name, len, &e, (uint64_t)de->d_off);
-	if (ret && !dot)
+	if (ret && e.nodeid)
 		pt_inode_forget(pt, e.nodeid, 1);
 	return ret == -ENOSPC ? 1 : 0;
 }
@@ -101,7 +107,6 @@ static int fill(struct sgf_passthrough *pt, struct pt_handle *h, bool plus,
 {
 	for (;;) {
 		struct dirent *de;
-		int ret;
 
 		errno = 0;
 		de = readdir(h->dir);
@@ -110,11 +115,8 @@ static int fill(struct sgf_passthrough *pt, struct pt_handle *h, bool plus,
 		/* The stream has moved past de whether or not it is sent; a
 		 * next call resuming before it will seek. */
 		h->dir_pos = (uint64_t)de->d_off;
-		ret = add_entry(pt, h, de, plus, db);
-		if (ret == 1)
+		if (add_entry(pt, h, de, plus, db))
 			return db->used ? 0 : -EINVAL; /* not even one entry fits */
-		if (ret < 0)
-			return db->used ? 0 : ret; /* what we have; the error comes next time */
 	}
 }
 

@@ -60,8 +60,9 @@ int pt_access(const struct sgf_req *r, uint64_t ino, uint32_t mask)
 	node = pt_inode_get(pt, ino);
 	if (!node)
 		return -ESTALE;
-	/* Checked with the daemon's credentials, like the rest of the ops. */
-	if (faccessat(node->fd, "", (int)mask, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+	/* AT_EACCESS: check with the fs ids the op runs under (the
+	 * requester's), not the daemon's real ids. */
+	if (faccessat(node->fd, "", (int)mask, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_EACCESS) < 0)
 		err = -errno;
 	pt_inode_put(pt, node);
 	return err;

@@ -66,6 +66,10 @@ struct sgf_passthrough *sgf_passthrough_new(const char *source,
 	err = apply_opts(pt, opts);
 	if (err)
 		goto out_free;
+	pt->daemon_uid = geteuid();
+	pt->daemon_gid = getegid();
+	/* Only root can take on others' ids; anyone else serves as itself. */
+	pt->act_as_requester = pt->daemon_uid == 0;
 	fd = open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
