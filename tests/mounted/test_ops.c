@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/mman.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <sys/uio.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -519,6 +521,8 @@ static void test_long_names(void)
 	CHECK_OK(rename(p.m, pp(&q, name)->m));
 	CHECK(content_is(q.b, "long"));
 	CHECK_OK(stat(q.m, &st));
+	/* The kernel passes names up to 1024 bytes on; a 256-byte one must
+	 * come back as ENAMETOOLONG, as from any Linux filesystem. */
 	name[NAME_MAX] = 'L';
 	name[NAME_MAX + 1] = '\0';
 	CHECK_ERR(open(pp(&p, name)->m, O_CREAT | O_WRONLY, 0644), ENAMETOOLONG);
@@ -658,6 +662,73 @@ static void test_big_xattr(void)
 	CHECK(memcmp(value, back, sizeof(back)) == 0);
 }
 
+/* copy_file_range (the daemon may lack COPY_FILE_RANGE; the kernel then
+ * copies itself), shared mmap writes, and running a program from the mount. */
+static void test_copy_mmap_exec(void)
+{
+	struct pp a, b;
+	static char data[200000], back[200000];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)(i * 11 + 3);
+	int in = open(pp(&a, "cfr-src")->m, O_CREAT | O_RDWR, 0644);
+	int out = open(pp(&b, "cfr-dst")->m, O_CREAT | O_RDWR, 0644);
+	CHECK(in >= 0 && out >= 0);
+	CHECK_EQ(write(in, data, sizeof(data)), sizeof(data));
+	loff_t off_in = 0, off_out = 0;
+	size_t left = sizeof(data);
+	while (left > 0) {
+		ssize_t n = copy_file_range(in, &off_in, out, &off_out, left, 0);
+		if (n <= 0) {
+			h_fail(__FILE__, __LINE__, "copy_file_range: %zd (%s)", n, strerror(errno));
+			break;
+		}
+		left -= (size_t)n;
+	}
+	close(in);
+	close(out);
+	CHECK_EQ(h_read_file(b.b, back, sizeof(back)), sizeof(data) - 1);
+	CHECK(memcmp(back, data, sizeof(data) - 1) == 0);
+
+	/* MAP_SHARED writes reach the backing file after msync. */
+	int fd = open(pp(&a, "mapped")->m, O_CREAT | O_RDWR, 0644);
+	CHECK(fd >= 0);
+	CHECK_OK(ftruncate(fd, 3 * 4096));
+	char *map = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(map != MAP_FAILED);
+	if (map != MAP_FAILED) {
+		memcpy(map + 4096 + 10, "mapped write", 12);
+		CHECK_OK(msync(map, 3 * 4096, MS_SYNC));
+		munmap(map, 3 * 4096);
+		int bfd = open(a.b, O_RDONLY);
+		char got[12] = "";
+		CHECK_EQ(pread(bfd, got, 12, 4096 + 10), 12);
+		CHECK(memcmp(got, "mapped write", 12) == 0);
+		close(bfd);
+	}
+	close(fd);
+
+	/* A program copied in through the mount runs from it. */
+	int src = open("/bin/true", O_RDONLY);
+	if (src < 0)
+		return;
+	int dst = open(pp(&a, "true")->m, O_CREAT | O_WRONLY | O_TRUNC, 0755);
+	CHECK(dst >= 0);
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(src, buf, sizeof(buf))) > 0)
+		CHECK_EQ(write(dst, buf, (size_t)n), n);
+	close(src);
+	close(dst);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl(a.m, "true", (char *)NULL);
+		_exit(errno == ETXTBSY ? 126 : 127);
+	}
+	int status = h_wait(pid, 20);
+	CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(int argc, char **argv)
 {
 	h_init(argc, argv, 110);
@@ -681,6 +752,7 @@ int main(int argc, char **argv)
 	test_direct_edges();
 	test_seekdir();
 	test_big_xattr();
+	test_copy_mmap_exec();
 	CHECK_EQ(h_stop(), 0);
 	CHECK(!h_mounted(h_mnt()));
 	return h_finish();
