@@ -1,10 +1,12 @@
 /* sgfuse/passthrough.h - a filesystem that serves a backing directory
  * through sgf_ops ("fusexmp over tmpfs" of the seed). Inodes are held as
  * O_PATH fds keyed by (st_dev, st_ino); nothing resolves outside the
- * backing directory. Objects are created with the daemon's credentials;
- * modes arrive already masked by the requester's umask, so the daemon
- * should run with umask(0). Symlinks carry no extended attributes here
- * (Linux offers no way to reach one through an O_PATH fd). */
+ * backing directory. A root daemon runs every op that checks permissions
+ * or makes an object with the requester's uid/gid (no supplementary
+ * groups), so modes hold and new objects belong to their creator; any other
+ * daemon serves as itself. Modes arrive already masked by the requester's
+ * umask, so the daemon should run with umask(0). Symlinks carry no extended
+ * attributes here (Linux offers no way to reach one through an O_PATH fd). */
 #ifndef SGFUSE_PASSTHROUGH_H
 #define SGFUSE_PASSTHROUGH_H
 
