@@ -69,6 +69,9 @@ struct sgf_client {
 	pthread_t receiver;
 	bool receiver_running;
 	bool dead;
+	/* INIT done: before it, a stray reply means the peer is not a FUSE
+	 * server at all, and the connection is given up. */
+	atomic_bool inited;
 	struct sgf_slot *slots;
 	unsigned nslots;
 	unsigned *free_stack;

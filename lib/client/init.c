@@ -65,9 +65,15 @@ int sgf_client_init(struct sgf_client *c)
 	call.ex.min = FUSE_COMPAT_22_INIT_OUT_SIZE;
 
 	ssize_t r = sgf_call_sync(c, &call);
-	if (r == -EIO || r == -ENOSYS)
-		return -EPROTO;  /* a reply we cannot read is a protocol mismatch */
+	/* A reply we cannot read, or garbage before the peer went away: not a
+	 * FUSE server speaking our framing. */
+	if (r == -EIO || r == -ENOSYS ||
+	    (r == -ENOTCONN && atomic_load(&c->stats.malformed) > 0))
+		return -EPROTO;
 	if (r < 0)
 		return (int)r;
-	return sgf_client_settle_init(&out, c->want_max_pages, c->want_max_read, &c->conn);
+	r = sgf_client_settle_init(&out, c->want_max_pages, c->want_max_read, &c->conn);
+	if (r == 0)
+		atomic_store(&c->inited, true);
+	return (int)r;
 }

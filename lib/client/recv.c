@@ -101,8 +101,8 @@ static void malformed(struct sgf_client *c)
 	atomic_fetch_add_explicit(&c->stats.malformed, 1, memory_order_relaxed);
 }
 
-/* Handle one reply. Returns 0 to go on, -ENOTCONN when the stream ended or
- * its framing can no longer be trusted. */
+/* Handle one reply. Returns 0 to go on, or a negative errno when the stream
+ * ended or can no longer be trusted. */
 static int receive_one(struct sgf_client *c)
 {
 	struct fuse_out_header oh;
@@ -122,6 +122,8 @@ static int receive_one(struct sgf_client *c)
 		return drain(c->fd, payload);
 	if (!s) {
 		malformed(c);
+		if (!atomic_load(&c->inited))
+			return -EPROTO;
 		return drain(c->fd, payload);
 	}
 	if (!error_in_range(oh.error) || (oh.error != 0 && payload != 0) ||

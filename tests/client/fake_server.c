@@ -76,7 +76,8 @@ static void answer_init(struct fake_srv *s, const struct fuse_in_header *h)
 	out.max_write = s->max_write;
 	out.max_pages = (uint16_t)s->max_pages;
 	out.flags = FUSE_MAX_PAGES | FUSE_BIG_WRITES | FUSE_INIT_EXT;
-	fake_reply(s->fd, h->unique, 0, &out, s->init_len ? s->init_len : sizeof(out));
+	fake_reply(s->fd, s->init_wrong_unique ? h->unique + 2 : h->unique, 0, &out,
+		   s->init_len ? s->init_len : sizeof(out));
 }
 
 static void *serve(void *arg)

@@ -29,6 +29,7 @@ struct fake_srv {
 	int32_t init_error;
 	uint32_t max_write, max_pages;
 	uint32_t init_len;      /* bytes of init_out to send; 0 = all */
+	bool init_wrong_unique; /* answer INIT under another unique */
 	fake_handler handle;
 	void *ctx;
 	/* counters (thread mode only; read after fake_srv_stop) */

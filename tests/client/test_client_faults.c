@@ -533,18 +533,20 @@ struct init_case {
 	uint32_t major, minor, init_len;
 	int32_t init_error;
 	int want;
+	bool wrong_unique;
 };
 
 static const struct init_case init_cases[] = {
-	{ "7.38", 7, 38, 0, 0, 0 },
-	{ "7.28 is the oldest we take", 7, 28, 0, 0, 0 },
-	{ "7.27 is too old", 7, 27, 0, 0, -EPROTO },
-	{ "major 8", 8, 38, 0, 0, -EPROTO },
-	{ "major 6", 6, 38, 0, 0, -EPROTO },
-	{ "INIT refused with EPROTO", 7, 38, 0, -EPROTO, -EPROTO },
-	{ "INIT unknown (ENOSYS)", 7, 38, 0, -ENOSYS, -EPROTO },
-	{ "init_out of 10 bytes", 7, 38, 10, 0, -EPROTO },
-	{ "init_out of 24 bytes (7.22 layout)", 7, 38, 24, 0, 0 },
+	{ "7.38", 7, 38, 0, 0, 0, false },
+	{ "7.28 is the oldest we take", 7, 28, 0, 0, 0, false },
+	{ "7.27 is too old", 7, 27, 0, 0, -EPROTO, false },
+	{ "major 8", 8, 38, 0, 0, -EPROTO, false },
+	{ "major 6", 6, 38, 0, 0, -EPROTO, false },
+	{ "INIT refused with EPROTO", 7, 38, 0, -EPROTO, -EPROTO, false },
+	{ "INIT unknown (ENOSYS)", 7, 38, 0, -ENOSYS, -EPROTO, false },
+	{ "init_out of 10 bytes", 7, 38, 10, 0, -EPROTO, false },
+	{ "init_out of 24 bytes (7.22 layout)", 7, 38, 24, 0, 0, false },
+	{ "INIT answered under another unique", 7, 38, 0, 0, -EPROTO, true },
 };
 
 static int no_handler(struct fake_srv *s, const struct fuse_in_header *h, const void *b,
@@ -565,6 +567,7 @@ static void init_validation(void)
 		s.minor = ic->minor;
 		s.init_len = ic->init_len;
 		s.init_error = ic->init_error;
+		s.init_wrong_unique = ic->wrong_unique;
 		s.max_write = 64 * 1024;
 		s.max_pages = 16;
 		int fd = fake_srv_start(&s);

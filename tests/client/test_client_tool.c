@@ -124,23 +124,47 @@ static void *wrong_protocol_peer(void *arg)
 	return NULL;
 }
 
-static void protocol_mismatch(void)
+/* A peer that is no FUSE server at all. */
+static void *junk_peer(void *arg)
+{
+	int lfd = *(int *)arg;
+	int fd = accept(lfd, NULL, NULL);
+	static const char junk[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+	char buf[256];
+
+	if (fd < 0)
+		return NULL;
+	if (write(fd, junk, sizeof(junk) - 1) < 0)
+		perror("junk_peer");
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	close(fd);
+	return NULL;
+}
+
+static void protocol_mismatch_peer(void *(*peer)(void *), const char *name)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char addr[300];
 	pthread_t th;
 	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/wrong.sock", dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s.sock", dir, name);
 	snprintf(addr, sizeof(addr), "unix:%s", sa.sun_path);
 	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	CHECK_EQ(listen(lfd, 1), 0);
-	pthread_create(&th, NULL, wrong_protocol_peer, &lfd);
+	pthread_create(&th, NULL, peer, &lfd);
 	CHECK_EQ(run_tool(addr, "ls", (char *)NULL), 1);
 	CONTAINS(err, "protocol mismatch");
 	pthread_join(th, NULL);
 	close(lfd);
 	unlink(sa.sun_path);
+}
+
+static void protocol_mismatch(void)
+{
+	protocol_mismatch_peer(wrong_protocol_peer, "wrong");
+	protocol_mismatch_peer(junk_peer, "junk");
 }
 
 static pid_t start_daemon(const char *daemon)
