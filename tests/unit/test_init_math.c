@@ -234,6 +234,8 @@ static void check_limits(void)
 	o = (struct sgf_session_opts){ .max_pages_limit = 256 };
 	CHECK_EQ(negotiate(&o, &in, sizeof(in), &out, &out_len, &ci), 0);
 	CHECK_EQ(ci.max_pages, 0);
+	/* The kernel still reads up to its default of 32 pages at once. */
+	CHECK(ci.max_read >= 32u * 4096u);
 	CHECK((out.flags & FUSE_MAX_PAGES) == 0);
 	CHECK(out.max_write >= 4096);
 	CHECK_EQ(ci.max_write, out.max_write);
