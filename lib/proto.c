@@ -85,8 +85,10 @@ static int take_name(const char **p, const char *end, size_t max, const char **n
 	size_t room = (size_t)(end - *p);
 	const char *nul = memchr(*p, '\0', room);
 
-	if (nul == NULL || nul == *p || (size_t)(nul - *p) > max)
+	if (nul == NULL || nul == *p)
 		return -EINVAL;
+	if ((size_t)(nul - *p) > max)
+		return -ENAMETOOLONG;
 	*name = *p;
 	*p = nul + 1;
 	return 0;

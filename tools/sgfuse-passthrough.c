@@ -223,6 +223,8 @@ int main(int argc, char **argv)
 		printf(PROG " " SGF_VERSION "\n");
 		return 0;
 	}
+	/* Modes arrive already masked by the requester's umask. */
+	umask(0);
 	if (a.listen)
 		return sgf_daemon_listen(&a);
 

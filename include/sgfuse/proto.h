@@ -82,7 +82,9 @@ struct sgf_parsed {
  * 0. On failure returns a negative errno to put in the error reply:
  * -ENOSYS for an opcode we do not know, -EIO when the header's len disagrees
  * with len, -EINVAL for a malformed argument (short/long fixed part, a
- * name without its NUL, an empty or over-long name, a size above the limit).
+ * name without its NUL, an empty name, a size above the limit),
+ * -ENAMETOOLONG for a name longer than SGF_NAME_MAX (a symlink target longer
+ * than SGF_PATH_MAX).
  * Never reads outside msg[0..len). When len is shorter than a header the
  * message cannot be answered and -EPROTO is returned. */
 int sgf_parse_request(const void *msg, size_t len, const struct sgf_limits *lim,
