@@ -1,6 +1,6 @@
 /* lib/client/init.c - INIT from the requester's side: propose protocol 7.38
- * with FUSE_INIT_EXT and FUSE_MAX_PAGES, then settle the limits the dio
- * engine packs against from the server's reply, as the kernel would. */
+ * with FUSE_INIT_EXT and FUSE_MAX_PAGES, tell a peer that is no FUSE server
+ * apart (EPROTO), and hand the reply to init_settle.c. */
 #include <errno.h>
 #include <string.h>
 #include "conn.h"
@@ -9,37 +9,6 @@
  * requester has no page cache and reads directories the plain way. */
 #define SGF_CLIENT_INIT_FLAGS (FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_ATOMIC_O_TRUNC | \
 			       FUSE_MAX_PAGES | FUSE_PARALLEL_DIROPS | FUSE_INIT_EXT)
-
-int sgf_client_settle_init(const struct fuse_init_out *out, uint32_t want_max_pages,
-			   uint32_t want_max_read, struct sgf_client_conn *conn)
-{
-	if (out->major != SGF_PROTO_MAJOR || out->minor < SGF_PROTO_MINOR_MIN)
-		return -EPROTO;
-	memset(conn, 0, sizeof(*conn));
-	conn->proto_major = out->major;
-	conn->proto_minor = out->minor;
-	conn->flags = out->flags;
-	if (out->flags & FUSE_INIT_EXT)
-		conn->flags |= (uint64_t)out->flags2 << 32;
-	conn->max_readahead = out->max_readahead;
-	/* The kernel never goes below one page per WRITE either. */
-	conn->max_write = out->max_write < SGF_PAGE_SIZE ? SGF_PAGE_SIZE : out->max_write;
-
-	uint32_t pages = SGF_CLIENT_LEGACY_MAX_PAGES;
-	if (conn->flags & FUSE_MAX_PAGES)
-		pages = out->max_pages == 0 ? 1 : out->max_pages;
-	if (want_max_pages == 0)
-		want_max_pages = SGF_CLIENT_DEFAULT_MAX_PAGES;
-	if (pages > want_max_pages)
-		pages = want_max_pages;
-	conn->max_pages = pages;
-
-	uint64_t read = (uint64_t)pages * SGF_PAGE_SIZE;
-	if (want_max_read != 0 && want_max_read < read)
-		read = want_max_read;
-	conn->max_read = (uint32_t)(read > UINT32_MAX ? UINT32_MAX : read);
-	return 0;
-}
 
 int sgf_client_init(struct sgf_client *c)
 {
