@@ -25,6 +25,7 @@ static struct {
 	bool ready;
 	bool own_tmpfs;           /* root is our tmpfs: unmounting it removes all */
 	const char *daemon;
+	char daemon_abs[PATH_MAX]; /* tests may chdir */
 	char root[PATH_MAX], backing[PATH_MAX], mnt[PATH_MAX], outside[PATH_MAX];
 	char stats[PATH_MAX];
 	volatile pid_t pid;       /* the running daemon, 0 when none */
@@ -135,11 +136,12 @@ int h_find_pids(const char *needle, pid_t *out, int max)
 }
 
 /* A daemon that went to the background is no child of ours: find it by
- * the temp dir on its command line. */
+ * the temp dir's name on its command line. */
 static void kill_strays(void)
 {
 	pid_t pids[16];
-	int n = h_find_pids(H.root, pids, 16);
+	/* The random part of the temp dir's name, so relative paths match too. */
+	int n = h_find_pids(strrchr(H.root, '/') + 1, pids, 16);
 	for (int i = 0; i < n; i++) {
 		if (pids[i] == H.pid)
 			continue; /* ours; cleanup_safe() stops it */
@@ -213,6 +215,8 @@ void h_init(int argc, char **argv, unsigned timeout_s)
 			"(argv[1] or $SGF_DAEMON): %s\n", H.daemon ? H.daemon : "(none)");
 		exit(1);
 	}
+	if (realpath(H.daemon, H.daemon_abs))
+		H.daemon = H.daemon_abs;
 	umask(0);
 	private_namespace();
 
