@@ -124,7 +124,6 @@ void pt_creds_leave(const struct sgf_passthrough *pt, bool switched);
 #define PT_PROC_PATH_MAX 32
 void pt_proc_path(char buf[PT_PROC_PATH_MAX], int fd);
 int pt_stat_inode(const struct pt_inode *in, struct stat *st);
-void pt_fill_attr(struct fuse_attr *a, const struct stat *st);
 void pt_fill_attr_out(const struct sgf_passthrough *pt, struct fuse_attr_out *out,
 		      const struct stat *st);
 /* Look name up under parent taking one lookup; fills out. */

@@ -21,31 +21,12 @@ int pt_stat_inode(const struct pt_inode *in, struct stat *st)
 	return 0;
 }
 
-void pt_fill_attr(struct fuse_attr *a, const struct stat *st)
-{
-	a->ino = st->st_ino;
-	a->size = (uint64_t)st->st_size;
-	a->blocks = (uint64_t)st->st_blocks;
-	a->atime = (uint64_t)st->st_atim.tv_sec;
-	a->mtime = (uint64_t)st->st_mtim.tv_sec;
-	a->ctime = (uint64_t)st->st_ctim.tv_sec;
-	a->atimensec = (uint32_t)st->st_atim.tv_nsec;
-	a->mtimensec = (uint32_t)st->st_mtim.tv_nsec;
-	a->ctimensec = (uint32_t)st->st_ctim.tv_nsec;
-	a->mode = st->st_mode;
-	a->nlink = (uint32_t)st->st_nlink;
-	a->uid = st->st_uid;
-	a->gid = st->st_gid;
-	a->rdev = (uint32_t)st->st_rdev;
-	a->blksize = (uint32_t)st->st_blksize;
-}
-
 void pt_fill_attr_out(const struct sgf_passthrough *pt, struct fuse_attr_out *out,
 		      const struct stat *st)
 {
 	out->attr_valid = pt->attr_sec;
 	out->attr_valid_nsec = pt->attr_nsec;
-	pt_fill_attr(&out->attr, st);
+	sgf_fill_attr(&out->attr, st);
 }
 
 static void fill_entry(const struct sgf_passthrough *pt, struct fuse_entry_out *out,
@@ -58,7 +39,7 @@ static void fill_entry(const struct sgf_passthrough *pt, struct fuse_entry_out *
 	out->entry_valid_nsec = pt->entry_nsec;
 	out->attr_valid = pt->attr_sec;
 	out->attr_valid_nsec = pt->attr_nsec;
-	pt_fill_attr(&out->attr, st);
+	sgf_fill_attr(&out->attr, st);
 }
 
 int pt_entry_from_fd(struct sgf_passthrough *pt, int fd, struct fuse_entry_out *out)

@@ -36,14 +36,7 @@ int pt_statfs(const struct sgf_req *r, uint64_t ino, struct fuse_statfs_out *out
 	if (fstatvfs(node->fd, &sv) < 0) {
 		err = -errno;
 	} else {
-		out->st.blocks = sv.f_blocks;
-		out->st.bfree = sv.f_bfree;
-		out->st.bavail = sv.f_bavail;
-		out->st.files = sv.f_files;
-		out->st.ffree = sv.f_ffree;
-		out->st.bsize = (uint32_t)sv.f_bsize;
-		out->st.namelen = (uint32_t)sv.f_namemax;
-		out->st.frsize = (uint32_t)sv.f_frsize;
+		sgf_fill_kstatfs(&out->st, &sv);
 	}
 	pt_inode_put(pt, node);
 	return err;

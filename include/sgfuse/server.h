@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sgfuse/proto.h>
@@ -59,6 +61,11 @@ int sgf_dirbuf_add(struct sgf_dirbuf *db, const char *name, size_t namelen,
 		   uint64_t ino, uint32_t type, uint64_t off);
 int sgf_dirbuf_add_plus(struct sgf_dirbuf *db, const char *name, size_t namelen,
 			const struct fuse_entry_out *entry, uint64_t off);
+
+/* Reply fillers: the attributes of a GETATTR/LOOKUP reply from a stat, and
+ * a STATFS reply from a statvfs. */
+void sgf_fill_attr(struct fuse_attr *a, const struct stat *st);
+void sgf_fill_kstatfs(struct fuse_kstatfs *k, const struct statvfs *sv);
 
 /* The filesystem. Every operation is optional (a missing one answers ENOSYS)
  * and returns 0 or a byte count on success, a negative errno on failure.
