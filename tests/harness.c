@@ -1,7 +1,6 @@
-/* tests/harness.c - the mounted tests' scaffolding: temp tree on a private
+/* tests/harness.c - scaffolding of the mounted tests: temp tree on a private
  * tmpfs, daemon lifecycle, mount detection, stats over SIGUSR1, and cleanup
- * from atexit and from fatal signals. The state is one static struct because
- * signal handlers must reach it. */
+ * from atexit and fatal signals (hence one static struct handlers can reach). */
 #include "harness.h"
 
 #include <errno.h>

@@ -1,7 +1,6 @@
-/* tests/harness.h - shared helpers for the mounted tests: a private tmpfs
- * holding backing/ and mnt/, the daemon started on them, statistics read back
- * from it, and cleanup that runs however the test ends (exit, abort, crash,
- * signal, timeout). */
+/* tests/harness.h - helpers for the mounted tests: a private tmpfs with
+ * backing/ and mnt/, the daemon started on them, its statistics, and cleanup
+ * that runs however the test ends (exit, abort, crash, signal, timeout). */
 #ifndef SGF_TEST_HARNESS_H
 #define SGF_TEST_HARNESS_H
 

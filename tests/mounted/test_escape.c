@@ -1,9 +1,6 @@
 /* tests/mounted/test_escape.c - nothing outside the backing directory is
- * reached. Through the kernel: operations on symlinks that point outside act
- * on the link, never its target, and ".." at the mount root is the VFS's.
- * Through the daemon's socket (--listen), where the kernel's checks do not
- * stand in between: "..", "." and names with '/' , symlinks used as
- * directories or opened, forged node ids and file handles. */
+ * reached: symlinks to outside through the kernel, and through the daemon's
+ * socket "..", slashes, links used as dirs, forged node ids and handles. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
@@ -65,6 +62,8 @@ static void check_outside_clean(const char *when)
 	}
 }
 
+/* Through the kernel, symlinks are resolved by the caller; what the daemon
+ * must get right is acting on the link itself when asked to. */
 static void kernel_side(void)
 {
 	char evil[4096], evil_b[4096], path[4096], buf[4096];
@@ -220,6 +219,8 @@ static bool connect_daemon(struct conn *c, const char *sock)
 	return false;
 }
 
+/* Over the socket no kernel checks stand in between: the daemon alone
+ * must refuse every way out. */
 static void socket_side(void)
 {
 	char sock[4096], addr[4200], opts[4200], path[4096];

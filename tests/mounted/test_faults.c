@@ -1,7 +1,6 @@
-/* tests/mounted/test_faults.c - how the daemon ends: SIGKILL leaves a dead
- * mount the harness can still detach; SIGTERM/SIGINT/SIGHUP unmount and exit
- * 0, also while a file is open; an unmount by someone else ends the daemon
- * with 0; bad command lines exit 1 or 2 with a message and mount nothing. */
+/* tests/mounted/test_faults.c - how the daemon ends: SIGKILL (harness cleans
+ * up), SIGTERM/INT/HUP and foreign unmount (exit 0, unmounted), background
+ * mode, options, and bad command lines (exit 1 or 2, nothing mounted). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

@@ -1,7 +1,6 @@
-/* tests/mounted/test_harness.c - the harness's promise tested: however a
- * mounted test dies (abort, SIGSEGV, its alarm, SIGTERM, exit without
- * h_finish, with its daemon stopped), the temp tree is removed and the
- * daemon does not outlive it. Each death happens in a forked child. */
+/* tests/mounted/test_harness.c - the harness's promise: however a mounted
+ * test dies (abort, SIGSEGV, alarm, SIGTERM, plain exit, stopped daemon), the
+ * temp tree is removed and the daemon does not outlive it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

@@ -1,12 +1,10 @@
-/* tests/mounted/test_integrity.c - data integrity of vectored O_DIRECT I/O
- * through the mount: several threads, each on its own region of one file,
- * issue random preadv/pwritev with many segments (sector-aligned first, then
- * at any byte alignment), every result checked against an in-memory model;
- * at the end the whole file is compared through the mount and in the
- * backing directory. Seeds are printed so a failure can be replayed. */
+/* tests/mounted/test_integrity.c - vectored O_DIRECT I/O through the mount:
+ * threads on disjoint regions do random preadv/pwritev (sector-aligned, then
+ * any alignment) checked against a model, then the whole file and backing. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,10 +68,14 @@ static int count_segs(const struct iovec *iov, int max, size_t total)
 	return n;
 }
 
-static void fail(struct worker *w, const char *fmt, unsigned long long a, unsigned long long b)
+__attribute__((format(printf, 2, 3)))
+static void fail(struct worker *w, const char *fmt, ...)
 {
+	va_list ap;
 	fprintf(stderr, "FAIL worker %d (seed %llu): ", w->id, (unsigned long long)w->seed);
-	fprintf(stderr, fmt, a, b);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fputc('\n', stderr);
 	w->failures++;
 }
@@ -102,7 +104,7 @@ static void run_phase(struct worker *w, int fd, uint64_t *s, unsigned char *aren
 			}
 			ssize_t r = pwritev(fd, iov, nseg, (off_t)(base + off));
 			if (r != (ssize_t)total) {
-				fail(w, "pwritev returned %lld, want %llu", (long long)r, total);
+				fail(w, "pwritev returned %zd, want %zu", r, total);
 				continue;
 			}
 			size_t at = base + off;
@@ -116,14 +118,14 @@ static void run_phase(struct worker *w, int fd, uint64_t *s, unsigned char *aren
 				memset(iov[i].iov_base, 0xEE, iov[i].iov_len);
 			ssize_t r = preadv(fd, iov, nseg, (off_t)(base + off));
 			if (r != (ssize_t)total) {
-				fail(w, "preadv returned %lld, want %llu", (long long)r, total);
+				fail(w, "preadv returned %zd, want %zu", r, total);
 				continue;
 			}
 			size_t at = base + off;
 			for (int i = 0; i < nseg; i++) {
 				if (memcmp(model + at, iov[i].iov_base, iov[i].iov_len) != 0) {
-					fail(w, "preadv data mismatch at file offset %llu, segment "
-					     "length %llu", at, iov[i].iov_len);
+					fail(w, "preadv data mismatch at file offset %zu, segment "
+					     "length %zu", at, iov[i].iov_len);
 					break;
 				}
 				at += iov[i].iov_len;
@@ -180,6 +182,7 @@ static void compare_whole(const char *path, bool direct)
 	free(buf);
 }
 
+/* Seeds are printed so a failure can be replayed (second argument). */
 int main(int argc, char **argv)
 {
 	h_init(argc, argv, 110);

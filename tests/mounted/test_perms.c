@@ -1,8 +1,6 @@
-/* tests/mounted/test_perms.c - other users on a root daemon's mount: without
- * allow_other they are kept out; with it, permissions hold (by the kernel with
- * default_permissions, by the filesystem without) and what they create
- * belongs to them in the backing directory. Each access runs in a child
- * that has become uid/gid 65534. */
+/* tests/mounted/test_perms.c - other users on a root daemon's mount: kept out
+ * without allow_other; with it, modes hold (kernel- or daemon-checked) and
+ * what they create is theirs in the backing directory. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>

@@ -1,13 +1,6 @@
-/* tests/mounted/test_request_shape.c - the seed's observation as a test: an
- * O_DIRECT pwritev/preadv of many segments crosses the protocol in as few
- * requests as the negotiated limits allow. Counted by the daemon's own
- * statistics (op count and bytes, size histogram) around each call; the
- * expected shapes are the kernel's (see DESIGN.md, Linux 6.18):
- *   32 x 4 KiB pages            -> 1 x 131072      (max_pages=1: 32 x 4096)
- *   300 x 100 bytes, one a page -> 25600 + 4400    (max_pages=1: 300 x 100)
- *   4 MiB at page offset 100    -> 1048476, 3 x 1 MiB, 100
- * and the byte limits: max_write=65536 halves the 32-page write, max_read=16384
- * cuts the read into eight. */
+/* tests/mounted/test_request_shape.c - the seed's observation as a test: a
+ * vectored O_DIRECT call crosses the protocol in as few requests as the
+ * limits allow, counted by the daemon's statistics around each call. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -35,6 +28,9 @@ struct shape_case {
 	struct expect write, read;
 };
 
+/* The kernel's shapes (DESIGN.md, Linux 6.18, max_pages 256, 1 MiB):
+ * 32 x 4 KiB pages -> 1 x 131072; 300 x 100 bytes one a page -> 25600 + 4400;
+ * 4 MiB at page offset 100 -> 1048476, 3 x 1 MiB, 100; and the byte limits. */
 static const struct shape_case cases[] = {
 	{ "", PAGES_32x4K, { { { 131072, 1 } } }, { { { 131072, 1 } } } },
 	{ "", SEGS_300x100, { { { 25600, 1 }, { 4400, 1 } } },

@@ -1,9 +1,6 @@
 /* tests/mounted/test_stress_meta.c - metadata under concurrency: threads
- * create, link, rename, unlink, symlink, mkdir and rmdir in their own
- * directories, each result (errno included) checked against a per-thread
- * model, while an observer stats and lists everything and drops the
- * kernel's dentry/inode caches (so FORGET/BATCH_FORGET run mid-flight).
- * At the end the mount and the backing dir must both match the models. */
+ * check each op (errno included) against their own model while an observer
+ * stats, lists and drops caches (FORGETs mid-flight); then final listings. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

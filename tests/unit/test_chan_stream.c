@@ -1,8 +1,6 @@
 /* tests/unit/test_chan_stream.c - the stream channel's framing over a
- * socketpair: messages arriving in pieces or back to back, a message too big
- * for the buffer (skipped, stream kept in step), broken framing, peer
- * hang-up, shutdown waking a blocked receiver, and several threads sending
- * and receiving at once without interleaving. */
+ * socketpair: split and back-to-back messages, oversized and broken ones,
+ * hang-up, shutdown, and concurrent senders and receivers. */
 #include <errno.h>
 #include <linux/fuse.h>
 #include <pthread.h>

@@ -1,8 +1,6 @@
 /* tests/unit/test_daemon_args.c - the daemon's command line parser: good
- * option strings land in the struct, bad ones (unknown options, numbers with
- * junk, missing or extra operands) are usage errors (2) with a message. The
- * parser is called many times in one process, as a library function must
- * allow. */
+ * options land in the struct; unknown options, numbers with junk, missing or
+ * extra operands are usage errors (2); callable many times in one process. */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -1,7 +1,6 @@
-/* tests/unit/test_dirbuf.c - readdir reply buffers: entries land in the
- * kernel's fuse_dirent / fuse_direntplus layout, 8-byte aligned; a full
- * buffer refuses an entry without changing, and sgf_dirbuf_fits agrees with
- * what sgf_dirbuf_add then does. */
+/* tests/unit/test_dirbuf.c - readdir reply buffers: fuse_dirent and
+ * fuse_direntplus layout, 8-byte aligned; a full buffer refuses an entry
+ * unchanged, and sgf_dirbuf_fits agrees with sgf_dirbuf_add. */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>

@@ -1,7 +1,6 @@
-/* tests/unit/test_init_math.c - INIT arithmetic without a kernel: the
- * max_pages we derive from max_write and options, and the reply
- * sgf_negotiate_init builds for requesters of various minors and flags.
- * Expected values follow Linux fs/fuse/inode.c process_init_reply(). */
+/* tests/unit/test_init_math.c - INIT arithmetic without a kernel: max_pages
+ * derived from max_write and options, and sgf_negotiate_init's reply for
+ * requesters of various minors and flags (as Linux process_init_reply reads it). */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>

@@ -1,8 +1,6 @@
 /* tests/unit/test_loop_stream.c - worker threads serving a session over a
- * stream socket, driven from the other end: hundreds of pipelined requests
- * each answered exactly once with the right payload, an oversized message
- * answered with an error while the stream stays in step, and the three ways
- * a loop ends (peer hang-up, DESTROY, broken framing). */
+ * stream socket: pipelined requests answered once each, an oversized message
+ * answered with an error, and the three ways a loop ends. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>

@@ -1,8 +1,6 @@
-/* tests/unit/test_malformed_stream.c - a session fed crafted bytes through
- * sgf_session_process, replies read back from the other end of a socketpair
- * carrying a stream channel: requests before INIT, bad and good INIT,
- * truncated, oversized and unterminated messages, no-reply ops, then
- * thousands of fuzzed messages that must neither crash nor misframe. */
+/* tests/unit/test_malformed_stream.c - sgf_session_process fed crafted bytes,
+ * replies read from a socketpair: before/bad/good INIT, truncated, oversized
+ * and unterminated messages, no-reply ops, and thousands of fuzzed messages. */
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>

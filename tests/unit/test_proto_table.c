@@ -1,7 +1,6 @@
-/* tests/unit/test_proto_table.c - the opcode table and sgf_parse_request:
- * every opcode is checked against the kernel's struct sizes, then fed exact,
- * short, long, misframed and unterminated messages. Every message ends right
- * before a PROT_NONE page, so any read past len crashes the test. */
+/* tests/unit/test_proto_table.c - the opcode table against the kernel's
+ * struct sizes, and sgf_parse_request on exact, short, long, misframed and
+ * unterminated messages that end right before a PROT_NONE page. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
