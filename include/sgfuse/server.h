@@ -153,8 +153,10 @@ uint32_t sgf_derive_max_pages(uint32_t max_write, uint32_t max_pages_opt,
 			      uint32_t limit);
 
 /* Compute the INIT reply for a request init_in (arg_len bytes present).
- * Returns 0 or -errno (-EPROTO for an unsupported major / too old minor).
- * out_len receives the size of init_out to send (depends on minor). */
+ * Returns 0 or -errno: -EPROTO for a major below 7 or a minor below
+ * SGF_PROTO_MINOR_MIN. A major above 7 gets 0 and an 8-byte reply holding
+ * only our major and minor, which tells the requester to retry INIT with
+ * them. out_len receives the size of init_out to send. */
 int sgf_negotiate_init(const struct sgf_session_opts *opts,
 		       const struct fuse_init_in *in, size_t arg_len,
 		       struct fuse_init_out *out, size_t *out_len,
