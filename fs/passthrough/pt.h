@@ -111,6 +111,9 @@ struct pt_handle *pt_handle_get(struct sgf_passthrough *pt, uint64_t fh, uint64_
 void pt_handle_put(struct sgf_passthrough *pt, struct pt_handle *h);
 /* Unpublish; the handle goes once in-flight ops are done. 0 or -EBADF. */
 int pt_handle_release(struct sgf_passthrough *pt, uint64_t fh, uint64_t ino, bool is_dir);
+/* fsync or fdatasync (FUSE_FSYNC_FDATASYNC) of an open file or directory. */
+int pt_handle_fsync(const struct sgf_req *r, uint64_t ino, const struct fuse_fsync_in *in,
+		    bool is_dir);
 void pt_handles_destroy(struct sgf_passthrough *pt);
 /* The buffered twin of h->fd, opening it on first use; fd or -errno. */
 int pt_handle_buffered_fd(struct pt_handle *h);

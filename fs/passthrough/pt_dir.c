@@ -147,17 +147,5 @@ int pt_releasedir(const struct sgf_req *r, uint64_t ino, const struct fuse_relea
 
 int pt_fsyncdir(const struct sgf_req *r, uint64_t ino, const struct fuse_fsync_in *in)
 {
-	struct sgf_passthrough *pt = r->fs;
-	struct pt_handle *h = pt_handle_get(pt, in->fh, ino, true);
-	int ret;
-
-	if (!h)
-		return -EBADF;
-	if (in->fsync_flags & FUSE_FSYNC_FDATASYNC)
-		ret = fdatasync(h->fd);
-	else
-		ret = fsync(h->fd);
-	ret = ret < 0 ? -errno : 0;
-	pt_handle_put(pt, h);
-	return ret;
+	return pt_handle_fsync(r, ino, in, true);
 }

@@ -28,10 +28,11 @@ int pt_release(const struct sgf_req *r, uint64_t ino, const struct fuse_release_
 	return pt_handle_release(r->fs, in->fh, ino, false);
 }
 
-int pt_fsync(const struct sgf_req *r, uint64_t ino, const struct fuse_fsync_in *in)
+int pt_handle_fsync(const struct sgf_req *r, uint64_t ino, const struct fuse_fsync_in *in,
+		    bool is_dir)
 {
 	struct sgf_passthrough *pt = r->fs;
-	struct pt_handle *h = pt_handle_get(pt, in->fh, ino, false);
+	struct pt_handle *h = pt_handle_get(pt, in->fh, ino, is_dir);
 	int ret;
 
 	if (!h)
@@ -43,6 +44,11 @@ int pt_fsync(const struct sgf_req *r, uint64_t ino, const struct fuse_fsync_in *
 	ret = ret < 0 ? -errno : 0;
 	pt_handle_put(pt, h);
 	return ret;
+}
+
+int pt_fsync(const struct sgf_req *r, uint64_t ino, const struct fuse_fsync_in *in)
+{
+	return pt_handle_fsync(r, ino, in, false);
 }
 
 int pt_fallocate(const struct sgf_req *r, uint64_t ino, const struct fuse_fallocate_in *in)
