@@ -18,6 +18,9 @@
 #include "daemon.h"
 
 #define PROG "sgfuse-passthrough"
+/* Each connection costs its workers' buffers (about max_write each), so a
+ * peer may not open them without bound. */
+#define MAX_CONNECTIONS 128
 
 struct server;
 
@@ -35,6 +38,7 @@ struct server {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;    /* signalled when a connection goes away */
 	struct conn *conns;     /* live connections */
+	unsigned nconns;
 	struct sgf_stats ended; /* totals of connections that ended */
 };
 
@@ -60,6 +64,7 @@ static void *conn_reaper(void *arg)
 	for (pp = &srv->conns; *pp != c; pp = &(*pp)->next)
 		;
 	*pp = c->next;
+	srv->nconns--;
 	sgf_stats_merge(&srv->ended, sgf_session_stats(c->se));
 	pthread_cond_broadcast(&srv->idle);
 	pthread_mutex_unlock(&srv->lock);
@@ -76,9 +81,13 @@ static int conn_start(struct server *srv, int fd)
 	pthread_t reaper;
 	int err;
 
-	if (c == NULL) {
+	pthread_mutex_lock(&srv->lock);
+	err = srv->nconns >= MAX_CONNECTIONS ? -EMFILE : 0;
+	pthread_mutex_unlock(&srv->lock);
+	if (c == NULL || err) {
+		free(c);
 		close(fd);
-		return -ENOMEM;
+		return err ? err : -ENOMEM;
 	}
 	c->srv = srv;
 	c->ch = sgf_chan_stream_new(fd);
@@ -94,6 +103,7 @@ static int conn_start(struct server *srv, int fd)
 	pthread_mutex_lock(&srv->lock);
 	c->next = srv->conns;
 	srv->conns = c;
+	srv->nconns++;
 	pthread_mutex_unlock(&srv->lock);
 	err = -pthread_create(&reaper, NULL, conn_reaper, c);
 	if (err == 0)
