@@ -60,7 +60,7 @@ ssize_t sgf_call_sync(struct sgf_client *c, const struct sgf_call *call)
 	}
 	sgf_slot_arm(c, s, call->opcode, &call->ex, &w, 0);
 	sgf_stats_add(&c->stats, call->opcode, 0);
-	/* A failed send shuts the socket; the receiver then fails the slot. */
+	/* A failed send shuts the socket; whoever reads next fails the slot. */
 	(void)sgf_send_request(c, s->unique, call->opcode, call->nodeid, vec,
 			       build_vec(call, vec));
 	ssize_t res = sgf_slot_wait(c, s);

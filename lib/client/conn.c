@@ -1,6 +1,7 @@
 /* lib/client/conn.c - a client connection's life: take a connected stream
- * socket, start the receiver, negotiate INIT, size the request table, and
- * at the end say DESTROY and tear everything down. */
+ * socket, negotiate INIT, size the request table, and at the end say
+ * DESTROY and tear everything down. There is no receiver thread: waiting
+ * callers read replies themselves (lead.c). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,13 +121,10 @@ int sgf_client_attach(int fd, const struct sgf_client_opts *opts, struct sgf_cli
 	if (r == 0)
 		r = alloc_table(c);
 	if (r == 0)
-		r = sgf_receiver_start(c);
-	if (r == 0)
 		r = sgf_client_init(c);
 	if (r == 0)
 		r = alloc_iovbufs(c);
 	if (r < 0) {
-		sgf_receiver_stop(c);
 		client_free(c);
 		return r;
 	}
@@ -153,14 +151,11 @@ int sgf_client_disconnect(struct sgf_client *c)
 			sgf_stats_add(&c->stats, FUSE_DESTROY, 0);
 			(void)sgf_send_request(c, s->unique, FUSE_DESTROY, 0, vec, 1);
 			/* A server that never answers must not keep us here. */
-			if (!sgf_slot_wait_until(c, s, SGF_DESTROY_TIMEOUT_MS))
-				shutdown(c->fd, SHUT_RDWR);
-			r = (int)sgf_slot_wait(c, s);
+			r = (int)sgf_slot_wait_timeout(c, s, SGF_DESTROY_TIMEOUT_MS);
 			sgf_slot_release(c, s);
 		}
 		sgf_waiter_destroy(&w);
 	}
-	sgf_receiver_stop(c);
 	client_free(c);
 	return r;
 }

@@ -1,12 +1,13 @@
 /* lib/client/conn.h - internals of a client connection: the socket, the
  * bounded table of requests in flight (slots, found by unique), and the
- * receiver thread that validates each reply and routes its payload straight
- * into the memory of the request that owns it. */
+ * receive role that waiting callers take in turn to validate each reply and
+ * route its payload straight into the memory of the request that owns it. */
 #ifndef SGFUSE_CLIENT_CONN_H
 #define SGFUSE_CLIENT_CONN_H
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -21,6 +22,9 @@
 #define SGF_CLIENT_DEFAULT_WINDOW 16u
 /* The kernel's max_pages when a server lacks FUSE_MAX_PAGES. */
 #define SGF_CLIENT_LEGACY_MAX_PAGES 32u
+/* Staging for reply bytes: whole small replies (and the start of the next
+ * ones) come in with one recv; larger payloads bypass it. */
+#define SGF_RX_STAGE 512u
 
 /* How a reply's result is derived once its payload is in place. */
 enum sgf_result_kind {
@@ -34,15 +38,23 @@ struct sgf_expect {
 	enum sgf_result_kind kind;
 	size_t min, max;        /* accepted payload length range */
 	struct iovec *iov;      /* destination, at least max bytes; scratch the
-				 * receiver may modify */
+				 * receive role may modify */
 	int iovcnt;
 	size_t sent;            /* SGF_RES_WRITE: payload bytes sent */
 };
 
 /* Whoever waits for one or more slots: a single call, or a dio call. */
 struct sgf_waiter {
-	pthread_cond_t cond;
+	pthread_cond_t cond;    /* CLOCK_MONOTONIC */
 	unsigned ndone;         /* completed slots not yet collected */
+	/* On the connection's list of sleeping waiters (under c->lock). */
+	struct sgf_waiter *next, *prev;
+};
+
+/* Reply bytes read but not yet consumed; only the receive role touches it. */
+struct sgf_rx {
+	size_t head, tail;      /* unconsumed bytes are buf[head..tail) */
+	unsigned char buf[SGF_RX_STAGE];
 };
 
 struct sgf_slot {
@@ -63,12 +75,14 @@ struct sgf_slot {
 
 struct sgf_client {
 	int fd;
-	pthread_mutex_t lock;       /* slots, free stack, dead */
+	pthread_mutex_t lock;       /* slots, free stack, dead, receive role */
 	pthread_cond_t slot_cond;   /* a slot was freed or the connection died */
 	pthread_mutex_t send_lock;  /* one message on the wire at a time */
-	pthread_t receiver;
-	bool receiver_running;
 	bool dead;
+	/* The receive role: at most one thread reads the socket (and rx). */
+	bool rx_busy;
+	struct sgf_waiter *sleepers;  /* waiters blocked on their cond */
+	struct sgf_rx rx;
 	/* INIT done: before it, a stray reply means the peer is not a FUSE
 	 * server at all, and the connection is given up. */
 	atomic_bool inited;
@@ -97,32 +111,56 @@ void sgf_slot_arm(struct sgf_client *c, struct sgf_slot *s, uint32_t opcode,
 void sgf_slot_release(struct sgf_client *c, struct sgf_slot *s);
 /* Wait until s is done and return its result. Takes and drops c->lock. */
 ssize_t sgf_slot_wait(struct sgf_client *c, struct sgf_slot *s);
-/* Wait up to timeout_ms for s to be done (without collecting it). */
-bool sgf_slot_wait_until(struct sgf_client *c, struct sgf_slot *s, unsigned timeout_ms);
+/* The same, but once timeout_ms have passed the connection is broken, so
+ * the result is then -ENOTCONN unless the reply was already in. */
+ssize_t sgf_slot_wait_timeout(struct sgf_client *c, struct sgf_slot *s, unsigned timeout_ms);
 /* Mark s done with result (caller holds c->lock). */
 void sgf_slot_complete_locked(struct sgf_client *c, struct sgf_slot *s, ssize_t result);
 /* The armed, pending slot with this unique, or NULL (caller holds c->lock). */
 struct sgf_slot *sgf_slot_find_locked(struct sgf_client *c, uint64_t unique);
 /* The connection is gone: fail every pending slot with -ENOTCONN and wake
- * everyone. Only the receiver calls this, after it stopped touching slots. */
+ * everyone. Only the receive role calls this: nobody else writes into
+ * slots, so no reply is still being copied into a slot we fail. */
 void sgf_slots_fail_all(struct sgf_client *c);
 
 int sgf_waiter_init(struct sgf_waiter *w);
 void sgf_waiter_destroy(struct sgf_waiter *w);
 
+/* ---- the receive role (lead.c) ---- */
+
+/* Caller holds c->lock, and w has a slot in flight. Returns (lock held)
+ * once w->ndone > 0: reads the socket itself while nobody else does, else
+ * sleeps until its reply is routed to it or the role is handed over. With
+ * a deadline (CLOCK_MONOTONIC), the connection is broken when it passes. */
+void sgf_wait_locked(struct sgf_client *c, struct sgf_waiter *w,
+		     const struct timespec *deadline);
+/* A sender found the socket full: wait until it may write again, reading
+ * replies meanwhile if nobody else does (the server may be blocked sending
+ * them, and then would never read our request). 0, or -ENOTCONN. */
+int sgf_send_wait(struct sgf_client *c);
+
 /* ---- sending (send.c) ---- */
 
 /* Send one request: vec[0] is filled here with the fuse_in_header, vec[1..cnt)
  * is the rest of the message. vec entries may be modified. On a failed send
- * the socket is shut down, so the receiver fails every pending slot; the
- * caller still waits for its own slot. Returns 0 or -errno. */
+ * the socket is shut down, so whoever reads next fails every pending slot;
+ * the caller still waits for its own slot. Returns 0 or -errno. */
 int sgf_send_request(struct sgf_client *c, uint64_t unique, uint32_t opcode,
 		     uint64_t nodeid, struct iovec *vec, int cnt);
 
-/* ---- receiving (recv.c) ---- */
+/* ---- receiving (recv.c); receive role only ---- */
 
-int sgf_receiver_start(struct sgf_client *c);
-void sgf_receiver_stop(struct sgf_client *c);
+enum sgf_rx_mode {
+	SGF_RX_BLOCK,   /* wait for the next reply */
+	SGF_RX_NOWAIT,  /* only a reply whose header is already readable */
+	SGF_RX_STAGED,  /* only a reply already whole in c->rx: no syscall */
+};
+
+/* Read and route one reply. Returns 1 when one was handled, 0 when mode
+ * found none, or -ENOTCONN / -EPROTO when the stream ended or can no
+ * longer be trusted (the caller then fails everything). deadline as for
+ * sgf_wait_locked. */
+int sgf_rx_one(struct sgf_client *c, enum sgf_rx_mode mode, const struct timespec *deadline);
 
 /* ---- one synchronous request (call.c) ---- */
 

@@ -91,8 +91,7 @@ static void io_complete(void *ctx, unsigned *tag, ssize_t *result)
 
 	pthread_mutex_lock(&c->lock);
 	while (done == NULL) {
-		while (io->w.ndone == 0)
-			pthread_cond_wait(&io->w.cond, &c->lock);
+		sgf_wait_locked(c, &io->w, NULL);
 		for (unsigned t = 0; t < io->window && done == NULL; t++) {
 			struct sgf_slot *s = io->by_tag[t];
 			if (s && s->done) {

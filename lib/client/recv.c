@@ -1,26 +1,92 @@
-/* lib/client/recv.c - the receiver thread: reads each reply header, checks
- * it against the request it names before a byte of payload touches caller
- * memory, reads the payload straight into that request's buffers, and wakes
- * the owner. A dedicated thread keeps replies draining even while every
- * caller is blocked sending, so a full socket can never deadlock us. */
+/* lib/client/recv.c - reads one reply: its header is checked against the
+ * request it names before a byte of payload touches caller memory, and the
+ * payload goes straight into that request's buffers. Small replies come in
+ * through a small staging buffer, so one recv often brings several. Only the
+ * holder of the receive role (lead.c) calls in here. */
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "conn.h"
 
-/* Read exactly n bytes into vec (consumed in place). 0, or -ENOTCONN at
- * EOF / on error. */
-static int read_all(int fd, struct iovec *vec, int cnt)
+static size_t staged(const struct sgf_rx *rx)
 {
+	return rx->tail - rx->head;
+}
+
+/* Before a blocking read: once the deadline passes, break the connection,
+ * so the read returns what is queued and then end of file. */
+static void await_readable(struct sgf_client *c, const struct timespec *deadline)
+{
+	struct timespec now;
+
+	if (deadline == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long long ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
+		       (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	int n = ms > 0 ? poll(&p, 1, ms > INT_MAX ? INT_MAX : (int)ms) : 0;
+	if (n == 0)
+		shutdown(c->fd, SHUT_RDWR);
+}
+
+/* Bring more bytes into the staging buffer (moving what is left of it to
+ * the front first). Returns > 0, 0 when !block and nothing is readable, or
+ * -ENOTCONN at end of file or on error. */
+static ssize_t stage_more(struct sgf_client *c, bool block, const struct timespec *deadline)
+{
+	struct sgf_rx *rx = &c->rx;
+	size_t left = staged(rx);
+
+	if (rx->head > 0) {
+		memmove(rx->buf, rx->buf + rx->head, left);
+		rx->head = 0;
+		rx->tail = left;
+	}
+	for (;;) {
+		if (block)
+			await_readable(c, deadline);
+		ssize_t n = recv(c->fd, rx->buf + rx->tail, sizeof(rx->buf) - rx->tail,
+				 block ? 0 : MSG_DONTWAIT);
+		if (n > 0) {
+			rx->tail += (size_t)n;
+			return n;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && !block && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		return -ENOTCONN;
+	}
+}
+
+/* Fill vec[0..cnt) exactly (entries consumed in place): staged bytes first,
+ * the rest straight from the socket. 0, or -ENOTCONN. */
+static int read_into(struct sgf_client *c, struct iovec *vec, int cnt,
+		     const struct timespec *deadline)
+{
+	struct sgf_rx *rx = &c->rx;
 	int i = 0;
 
+	for (; i < cnt && staged(rx) > 0; i++) {
+		size_t step = vec[i].iov_len < staged(rx) ? vec[i].iov_len : staged(rx);
+		memcpy(vec[i].iov_base, rx->buf + rx->head, step);
+		rx->head += step;
+		vec[i].iov_base = (char *)vec[i].iov_base + step;
+		vec[i].iov_len -= step;
+		if (vec[i].iov_len > 0)
+			break;  /* staging ran dry inside this entry */
+	}
 	while (i < cnt) {
 		if (vec[i].iov_len == 0) {
 			i++;
 			continue;
 		}
-		ssize_t n = readv(fd, vec + i, cnt - i > 1024 ? 1024 : cnt - i);
+		await_readable(c, deadline);
+		ssize_t n = readv(c->fd, vec + i, cnt - i > IOV_MAX ? IOV_MAX : cnt - i);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -37,20 +103,20 @@ static int read_all(int fd, struct iovec *vec, int cnt)
 	return 0;
 }
 
-static int read_buf(int fd, void *buf, size_t n)
+/* Throw away n payload bytes nobody may receive; the staging buffer is the
+ * sink, as nothing is left in it once the staged part is skipped. */
+static int discard(struct sgf_client *c, size_t n, const struct timespec *deadline)
 {
-	struct iovec v = { .iov_base = buf, .iov_len = n };
-	return read_all(fd, &v, 1);
-}
+	struct sgf_rx *rx = &c->rx;
+	size_t skip = n < staged(rx) ? n : staged(rx);
 
-/* Throw away n payload bytes nobody may receive. */
-static int drain(int fd, size_t n)
-{
-	char junk[16384];
-
+	rx->head += skip;
+	n -= skip;
 	while (n > 0) {
-		size_t step = n < sizeof(junk) ? n : sizeof(junk);
-		int r = read_buf(fd, junk, step);
+		struct iovec v = { rx->buf, n < sizeof(rx->buf) ? n : sizeof(rx->buf) };
+		size_t step = v.iov_len;
+		rx->head = rx->tail = 0;
+		int r = read_into(c, &v, 1, deadline);
 		if (r < 0)
 			return r;
 		n -= step;
@@ -77,7 +143,7 @@ static bool error_in_range(int32_t error)
 }
 
 /* The slot and what it expects, looked up under the lock. The owner cannot
- * free or reuse an armed slot before it is done, and only this thread
+ * free or reuse an armed slot before it is done, and only the receive role
  * completes slots, so the snapshot stays valid while we fill it. */
 static struct sgf_slot *claim(struct sgf_client *c, uint64_t unique)
 {
@@ -101,44 +167,36 @@ static void malformed(struct sgf_client *c)
 	atomic_fetch_add_explicit(&c->stats.malformed, 1, memory_order_relaxed);
 }
 
-/* Handle one reply. Returns 0 to go on, or a negative errno when the stream
- * ended or can no longer be trusted. */
-static int receive_one(struct sgf_client *c)
+/* Get the next header into oh, as mode allows. 1, 0 (none), or -ENOTCONN. */
+static int next_header(struct sgf_client *c, enum sgf_rx_mode mode,
+		       const struct timespec *deadline, struct fuse_out_header *oh)
 {
-	struct fuse_out_header oh;
+	struct sgf_rx *rx = &c->rx;
 
-	if (read_buf(c->fd, &oh, sizeof(oh)) < 0)
-		return -ENOTCONN;
-	struct sgf_slot *s = oh.unique ? claim(c, oh.unique) : NULL;
-	if (oh.len < sizeof(oh)) {
-		/* We already read past the message's end: framing is lost. */
-		malformed(c);
-		if (s)
-			finish(c, s, -EIO);
-		return -ENOTCONN;
+	if (mode == SGF_RX_STAGED) {
+		if (staged(rx) < sizeof(*oh))
+			return 0;
+		memcpy(oh, rx->buf + rx->head, sizeof(*oh));
+		if (oh->len < sizeof(*oh) || staged(rx) < oh->len)
+			return 0;  /* whole or not at all; bad len is for later */
 	}
-	size_t payload = oh.len - sizeof(oh);
-	if (oh.unique == 0)   /* a notification; we subscribe to none */
-		return drain(c->fd, payload);
-	if (!s) {
-		malformed(c);
-		if (!atomic_load(&c->inited))
-			return -EPROTO;
-		return drain(c->fd, payload);
+	while (staged(rx) < sizeof(*oh)) {
+		ssize_t n = stage_more(c, mode == SGF_RX_BLOCK, deadline);
+		if (n <= 0)
+			return (int)n;
 	}
-	if (!error_in_range(oh.error) || (oh.error != 0 && payload != 0) ||
-	    (oh.error == 0 && (payload < s->ex.min || payload > s->ex.max))) {
-		malformed(c);
-		int r = drain(c->fd, payload);
-		finish(c, s, r < 0 ? r : -EIO);
-		return r;
-	}
-	if (oh.error != 0) {
-		finish(c, s, oh.error);
-		return 0;
-	}
+	memcpy(oh, rx->buf + rx->head, sizeof(*oh));
+	rx->head += sizeof(*oh);
+	return 1;
+}
+
+/* The payload of a reply whose header matched slot s and passed the checks:
+ * read it into place and derive the result. */
+static int take_payload(struct sgf_client *c, struct sgf_slot *s, size_t payload,
+			const struct timespec *deadline)
+{
 	int cnt = trim_iov(s->ex.iov, s->ex.iovcnt, payload);
-	int r = read_all(c->fd, s->ex.iov, cnt);
+	int r = read_into(c, s->ex.iov, cnt, deadline);
 	if (r < 0) {
 		finish(c, s, r);
 		return r;
@@ -155,35 +213,46 @@ static int receive_one(struct sgf_client *c)
 		}
 	}
 	finish(c, s, result);
-	return 0;
+	return 1;
 }
 
-static void *receiver_main(void *arg)
+int sgf_rx_one(struct sgf_client *c, enum sgf_rx_mode mode, const struct timespec *deadline)
 {
-	struct sgf_client *c = arg;
+	struct fuse_out_header oh;
+	int r = next_header(c, mode, deadline, &oh);
 
-	while (receive_one(c) == 0)
-		;
-	/* Wake the peer too, so a half-open socket does not linger. */
-	shutdown(c->fd, SHUT_RDWR);
-	sgf_slots_fail_all(c);
-	return NULL;
-}
-
-int sgf_receiver_start(struct sgf_client *c)
-{
-	int r = pthread_create(&c->receiver, NULL, receiver_main, c);
-	if (r != 0)
-		return -r;
-	c->receiver_running = true;
-	return 0;
-}
-
-void sgf_receiver_stop(struct sgf_client *c)
-{
-	if (!c->receiver_running)
-		return;
-	shutdown(c->fd, SHUT_RDWR);
-	pthread_join(c->receiver, NULL);
-	c->receiver_running = false;
+	if (r <= 0)
+		return r;
+	struct sgf_slot *s = oh.unique ? claim(c, oh.unique) : NULL;
+	if (oh.len < sizeof(oh)) {
+		/* We already read past the message's end: framing is lost. */
+		malformed(c);
+		if (s)
+			finish(c, s, -EIO);
+		return -ENOTCONN;
+	}
+	size_t payload = oh.len - sizeof(oh);
+	if (oh.unique == 0) {  /* a notification; we subscribe to none */
+		r = discard(c, payload, deadline);
+		return r < 0 ? r : 1;
+	}
+	if (!s) {
+		malformed(c);
+		if (!atomic_load(&c->inited))
+			return -EPROTO;
+		r = discard(c, payload, deadline);
+		return r < 0 ? r : 1;
+	}
+	if (!error_in_range(oh.error) || (oh.error != 0 && payload != 0) ||
+	    (oh.error == 0 && (payload < s->ex.min || payload > s->ex.max))) {
+		malformed(c);
+		r = discard(c, payload, deadline);
+		finish(c, s, r < 0 ? r : -EIO);
+		return r < 0 ? r : 1;
+	}
+	if (oh.error != 0) {
+		finish(c, s, oh.error);
+		return 1;
+	}
+	return take_payload(c, s, payload, deadline);
 }

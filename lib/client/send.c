@@ -1,6 +1,8 @@
 /* lib/client/send.c - puts one request on the socket: header plus the
  * caller's iovecs in as few sendmsg calls as IOV_MAX allows, so WRITE payload
- * travels from the caller's buffers without an intermediate copy. */
+ * travels from the caller's buffers without an intermediate copy. It never
+ * blocks in sendmsg: a full socket is waited out in sgf_send_wait, which
+ * keeps replies draining so the server can go on reading. */
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -8,7 +10,7 @@
 #include "conn.h"
 
 /* Write all of vec[0..cnt) (entries are consumed in place). */
-static int send_all(int fd, struct iovec *vec, int cnt)
+static int send_all(struct sgf_client *c, struct iovec *vec, int cnt)
 {
 	int i = 0;
 
@@ -21,10 +23,16 @@ static int send_all(int fd, struct iovec *vec, int cnt)
 			.msg_iov = vec + i,
 			.msg_iovlen = (size_t)(cnt - i > IOV_MAX ? IOV_MAX : cnt - i),
 		};
-		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				int r = sgf_send_wait(c);
+				if (r < 0)
+					return r;
+				continue;
+			}
 			return -errno;
 		}
 		while (n > 0 && i < cnt) {
@@ -61,11 +69,11 @@ int sgf_send_request(struct sgf_client *c, uint64_t unique, uint32_t opcode,
 	vec[0].iov_len = sizeof(ih);
 
 	pthread_mutex_lock(&c->send_lock);
-	int r = send_all(c->fd, vec, cnt);
+	int r = send_all(c, vec, cnt);
 	pthread_mutex_unlock(&c->send_lock);
 	if (r < 0) {
 		/* Part of a message may be on the wire: the stream is unusable.
-		 * Shutting it down makes the receiver fail everything pending. */
+		 * Shutting it down makes the next reader fail everything. */
 		shutdown(c->fd, SHUT_RDWR);
 		return r == -EPIPE || r == -ECONNRESET ? -ENOTCONN : r;
 	}

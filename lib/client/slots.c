@@ -8,8 +8,17 @@
 
 int sgf_waiter_init(struct sgf_waiter *w)
 {
+	pthread_condattr_t attr;
+
 	w->ndone = 0;
-	return -pthread_cond_init(&w->cond, NULL);
+	w->next = w->prev = NULL;
+	int r = pthread_condattr_init(&attr);
+	if (r == 0)
+		r = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (r == 0)
+		r = pthread_cond_init(&w->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	return -r;
 }
 
 void sgf_waiter_destroy(struct sgf_waiter *w)
@@ -76,36 +85,36 @@ void sgf_slot_release(struct sgf_client *c, struct sgf_slot *s)
 	pthread_mutex_unlock(&c->lock);
 }
 
-ssize_t sgf_slot_wait(struct sgf_client *c, struct sgf_slot *s)
+static ssize_t wait_slot(struct sgf_client *c, struct sgf_slot *s,
+			 const struct timespec *deadline)
 {
 	pthread_mutex_lock(&c->lock);
+	/* s is the waiter's only slot, so its ndone counts just s. */
 	while (!s->done)
-		pthread_cond_wait(&s->waiter->cond, &c->lock);
+		sgf_wait_locked(c, s->waiter, deadline);
 	ssize_t r = s->result;
 	s->waiter->ndone--;
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }
 
-bool sgf_slot_wait_until(struct sgf_client *c, struct sgf_slot *s, unsigned timeout_ms)
+ssize_t sgf_slot_wait(struct sgf_client *c, struct sgf_slot *s)
+{
+	return wait_slot(c, s, NULL);
+}
+
+ssize_t sgf_slot_wait_timeout(struct sgf_client *c, struct sgf_slot *s, unsigned timeout_ms)
 {
 	struct timespec deadline;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += timeout_ms / 1000;
 	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
 	if (deadline.tv_nsec >= 1000000000L) {
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000L;
 	}
-	pthread_mutex_lock(&c->lock);
-	while (!s->done) {
-		if (pthread_cond_timedwait(&s->waiter->cond, &c->lock, &deadline) == ETIMEDOUT)
-			break;
-	}
-	bool done = s->done;
-	pthread_mutex_unlock(&c->lock);
-	return done;
+	return wait_slot(c, s, &deadline);
 }
 
 void sgf_slot_complete_locked(struct sgf_client *c, struct sgf_slot *s, ssize_t result)
