@@ -96,7 +96,8 @@ static void *serve(void *arg)
 		if (h.opcode == FUSE_INIT) {
 			answer_init(s, &h);
 		} else if (h.opcode == FUSE_DESTROY) {
-			fake_reply(s->fd, h.unique, 0, NULL, 0);
+			if (!s->destroy_silent)
+				fake_reply(s->fd, h.unique, 0, NULL, 0);
 		} else if (h.opcode == FUSE_FORGET) {
 			s->nforget++;
 		} else if (s->handle(s, &h, body, len) != 0) {
@@ -108,11 +109,21 @@ static void *serve(void *arg)
 	return NULL;
 }
 
+/* A socketpair, with small buffers when the test wants them full soon. */
+static int make_pair(const struct fake_srv *s, int sv[2])
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	for (int i = 0; i < 2 && s->sndbuf > 0; i++)
+		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &s->sndbuf, sizeof(s->sndbuf));
+	return 0;
+}
+
 int fake_srv_start(struct fake_srv *s)
 {
 	int sv[2];
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	if (make_pair(s, sv) < 0)
 		return -1;
 	s->fd = sv[1];
 	if (pthread_create(&s->thread, NULL, serve, s) != 0) {
@@ -127,7 +138,7 @@ int fake_srv_start_process(struct fake_srv *s)
 {
 	int sv[2];
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	if (make_pair(s, sv) < 0)
 		return -1;
 	pid_t pid = fork();
 	if (pid < 0) {

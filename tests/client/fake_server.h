@@ -30,6 +30,8 @@ struct fake_srv {
 	uint32_t max_write, max_pages;
 	uint32_t init_len;      /* bytes of init_out to send; 0 = all */
 	bool init_wrong_unique; /* answer INIT under another unique */
+	bool destroy_silent;    /* never answer DESTROY */
+	int sndbuf;             /* SO_SNDBUF of both ends; 0 = the default */
 	fake_handler handle;
 	void *ctx;
 	/* counters (thread mode only; read after fake_srv_stop) */
