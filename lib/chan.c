@@ -19,7 +19,15 @@ struct sgf_chan {
 	int fd;
 	bool is_dev;
 	atomic_bool shut;
-	pthread_mutex_t recv_lock; /* stream: one message read at a time */
+	/* Stream: one thread at a time holds the receive role. It keeps the
+	 * role while processing what it read unless more bytes are already
+	 * waiting and another thread wants the role, so a lone request stream
+	 * costs no hand-off between threads, and a pipelined one is spread. */
+	pthread_mutex_t recv_lock;
+	pthread_cond_t role_free;
+	bool role_held;
+	pthread_t role_owner;
+	unsigned role_waiters;
 	pthread_mutex_t send_lock; /* stream: one message written at a time */
 };
 
@@ -32,6 +40,7 @@ static struct sgf_chan *chan_new(int fd, bool is_dev)
 	ch->fd = fd;
 	ch->is_dev = is_dev;
 	pthread_mutex_init(&ch->recv_lock, NULL);
+	pthread_cond_init(&ch->role_free, NULL);
 	pthread_mutex_init(&ch->send_lock, NULL);
 	return ch;
 }
@@ -129,7 +138,7 @@ static int drain(int fd, size_t n)
 	return 0;
 }
 
-static ssize_t stream_recv_locked(struct sgf_chan *ch, void *buf, size_t size)
+static ssize_t stream_recv_one(struct sgf_chan *ch, void *buf, size_t size)
 {
 	struct fuse_in_header *h = buf;
 	ssize_t r;
@@ -155,6 +164,46 @@ static ssize_t stream_recv_locked(struct sgf_chan *ch, void *buf, size_t size)
 	return (ssize_t)h->len;
 }
 
+/* Take the receive role (or find we still hold it). False once shut. */
+static bool take_role(struct sgf_chan *ch)
+{
+	pthread_t self = pthread_self();
+	bool ok;
+
+	pthread_mutex_lock(&ch->recv_lock);
+	while (ch->role_held && !pthread_equal(ch->role_owner, self) &&
+	       !atomic_load(&ch->shut)) {
+		ch->role_waiters++;
+		pthread_cond_wait(&ch->role_free, &ch->recv_lock);
+		ch->role_waiters--;
+	}
+	ok = !atomic_load(&ch->shut);
+	if (ok) {
+		ch->role_held = true;
+		ch->role_owner = self;
+	}
+	pthread_mutex_unlock(&ch->recv_lock);
+	return ok;
+}
+
+/* After a message: pass the role on if someone waits for it and the next
+ * message is already arriving (or the stream ended); otherwise keep it. */
+static void maybe_release_role(struct sgf_chan *ch, bool ended)
+{
+	int pending = 0;
+
+	pthread_mutex_lock(&ch->recv_lock);
+	if (ended || (ch->role_waiters > 0 && ioctl(ch->fd, FIONREAD, &pending) == 0 &&
+		      pending > 0)) {
+		ch->role_held = false;
+		if (ended)
+			pthread_cond_broadcast(&ch->role_free);
+		else
+			pthread_cond_signal(&ch->role_free);
+	}
+	pthread_mutex_unlock(&ch->recv_lock);
+}
+
 ssize_t sgf_chan_recv(struct sgf_chan *ch, void *buf, size_t size)
 {
 	ssize_t r;
@@ -163,11 +212,12 @@ ssize_t sgf_chan_recv(struct sgf_chan *ch, void *buf, size_t size)
 		return -ENODEV;
 	if (ch->is_dev)
 		return dev_recv(ch, buf, size);
-	pthread_mutex_lock(&ch->recv_lock);
-	r = stream_recv_locked(ch, buf, size);
-	pthread_mutex_unlock(&ch->recv_lock);
+	if (!take_role(ch))
+		return -ENODEV;
+	r = stream_recv_one(ch, buf, size);
 	if (r == -ENODEV || r == -EPROTO)
 		atomic_store(&ch->shut, true);
+	maybe_release_role(ch, atomic_load(&ch->shut));
 	return r;
 }
 
@@ -217,8 +267,12 @@ int sgf_chan_send(struct sgf_chan *ch, const struct iovec *iov, int iovcnt)
 void sgf_chan_shutdown(struct sgf_chan *ch)
 {
 	atomic_store(&ch->shut, true);
-	if (!ch->is_dev)
-		shutdown(ch->fd, SHUT_RDWR);
+	if (ch->is_dev)
+		return;
+	shutdown(ch->fd, SHUT_RDWR);
+	pthread_mutex_lock(&ch->recv_lock);
+	pthread_cond_broadcast(&ch->role_free);
+	pthread_mutex_unlock(&ch->recv_lock);
 }
 
 int sgf_chan_fd(const struct sgf_chan *ch)
@@ -237,6 +291,7 @@ void sgf_chan_free(struct sgf_chan *ch)
 		return;
 	close(ch->fd);
 	pthread_mutex_destroy(&ch->recv_lock);
+	pthread_cond_destroy(&ch->role_free);
 	pthread_mutex_destroy(&ch->send_lock);
 	free(ch);
 }

@@ -18,9 +18,12 @@ struct sgf_chan;
 
 /* /dev/fuse: wrap fd (takes ownership). NULL + errno on failure. */
 struct sgf_chan *sgf_chan_dev_new(int fd);
-/* Stream socket: wrap a connected SOCK_STREAM fd (takes ownership). Receives
- * are serialised by a lock, and so are sends, so several threads may share
- * one stream channel. */
+/* Stream socket: wrap a connected SOCK_STREAM fd (takes ownership). Several
+ * threads may share one stream channel: one at a time holds the receive
+ * role and keeps it across the message it processes unless the next one is
+ * already waiting and another thread asks for the role (so a lone request
+ * stream never bounces between threads, a pipelined one is spread over
+ * them); sends are serialised by a lock. */
 struct sgf_chan *sgf_chan_stream_new(int fd);
 
 /* A new channel on the same session with its own fd (FUSE_DEV_IOC_CLONE for
