@@ -16,26 +16,50 @@ static size_t staged(const struct sgf_rx *rx)
 	return rx->tail - rx->head;
 }
 
-/* Before a blocking read: once the deadline passes, break the connection,
- * so the read returns what is queued and then end of file. */
-static void await_readable(struct sgf_client *c, const struct timespec *deadline)
+/* Sleep until the socket is readable. We never sleep inside recv: a
+ * stream socket's readers share its wait queue with its writers, so every
+ * time the server consumes one of our requests, a thread asleep in recv
+ * would be woken for nothing (an extra cross-CPU wake-up per request);
+ * poll(POLLIN) filters those out. Once the deadline passes, break the
+ * connection, so reads return what is queued and then end of file. */
+static void wait_readable(struct sgf_client *c, const struct timespec *deadline)
 {
-	struct timespec now;
-
-	if (deadline == NULL)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	long long ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
-		       (deadline->tv_nsec - now.tv_nsec) / 1000000;
 	struct pollfd p = { .fd = c->fd, .events = POLLIN };
-	int n = ms > 0 ? poll(&p, 1, ms > INT_MAX ? INT_MAX : (int)ms) : 0;
-	if (n == 0)
+	int ms = -1;
+
+	if (deadline) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long long left = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
+				 (deadline->tv_nsec - now.tv_nsec) / 1000000;
+		ms = left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+	}
+	if (poll(&p, 1, ms) == 0)
 		shutdown(c->fd, SHUT_RDWR);
+}
+
+/* recvmsg that never blocks: > 0 bytes, 0 when nothing is there yet, or
+ * -ENOTCONN at end of file or on error. */
+static ssize_t recv_some(int fd, struct iovec *vec, int cnt)
+{
+	struct msghdr mh = { .msg_iov = vec, .msg_iovlen = (size_t)cnt };
+
+	for (;;) {
+		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+		if (n > 0)
+			return n;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		return -ENOTCONN;
+	}
 }
 
 /* Bring more bytes into the staging buffer (moving what is left of it to
  * the front first). Returns > 0, 0 when !block and nothing is readable, or
- * -ENOTCONN at end of file or on error. */
+ * -ENOTCONN at end of file or on error. Readable data is taken without a
+ * poll; only an empty socket costs one. */
 static ssize_t stage_more(struct sgf_client *c, bool block, const struct timespec *deadline)
 {
 	struct sgf_rx *rx = &c->rx;
@@ -47,19 +71,13 @@ static ssize_t stage_more(struct sgf_client *c, bool block, const struct timespe
 		rx->tail = left;
 	}
 	for (;;) {
-		if (block)
-			await_readable(c, deadline);
-		ssize_t n = recv(c->fd, rx->buf + rx->tail, sizeof(rx->buf) - rx->tail,
-				 block ? 0 : MSG_DONTWAIT);
-		if (n > 0) {
+		struct iovec v = { rx->buf + rx->tail, sizeof(rx->buf) - rx->tail };
+		ssize_t n = recv_some(c->fd, &v, 1);
+		if (n > 0)
 			rx->tail += (size_t)n;
+		if (n != 0 || !block)
 			return n;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && !block && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		return -ENOTCONN;
+		wait_readable(c, deadline);
 	}
 }
 
@@ -85,12 +103,13 @@ static int read_into(struct sgf_client *c, struct iovec *vec, int cnt,
 			i++;
 			continue;
 		}
-		await_readable(c, deadline);
-		ssize_t n = readv(c->fd, vec + i, cnt - i > IOV_MAX ? IOV_MAX : cnt - i);
-		if (n < 0 && errno == EINTR)
+		ssize_t n = recv_some(c->fd, vec + i, cnt - i > IOV_MAX ? IOV_MAX : cnt - i);
+		if (n < 0)
+			return (int)n;
+		if (n == 0) {
+			wait_readable(c, deadline);
 			continue;
-		if (n <= 0)
-			return -ENOTCONN;
+		}
 		while (n > 0 && i < cnt) {
 			size_t step = (size_t)n < vec[i].iov_len ? (size_t)n : vec[i].iov_len;
 			vec[i].iov_base = (char *)vec[i].iov_base + step;
