@@ -41,12 +41,14 @@ static const struct sgf_opdesc optable[SGF_OPCODE_LIMIT] = {
 	ROW(FUSE_SETLKW, "SETLKW", sizeof(struct fuse_lk_in), SGF_TAIL_NONE),
 	ROW(FUSE_ACCESS, "ACCESS", sizeof(struct fuse_access_in), SGF_TAIL_NONE),
 	ROW(FUSE_CREATE, "CREATE", sizeof(struct fuse_create_in), SGF_TAIL_NAME),
-	ROW(FUSE_INTERRUPT, "INTERRUPT", sizeof(struct fuse_interrupt_in), SGF_TAIL_NONE),
+	[FUSE_INTERRUPT] = { "INTERRUPT", sizeof(struct fuse_interrupt_in), SGF_TAIL_NONE,
+			     true },
 	ROW(FUSE_BMAP, "BMAP", sizeof(struct fuse_bmap_in), SGF_TAIL_NONE),
 	ROW(FUSE_DESTROY, "DESTROY", 0, SGF_TAIL_NONE),
 	ROW(FUSE_IOCTL, "IOCTL", sizeof(struct fuse_ioctl_in), SGF_TAIL_ANY),
 	ROW(FUSE_POLL, "POLL", sizeof(struct fuse_poll_in), SGF_TAIL_NONE),
-	ROW(FUSE_NOTIFY_REPLY, "NOTIFY_REPLY", sizeof(struct fuse_notify_retrieve_in), SGF_TAIL_ANY),
+	[FUSE_NOTIFY_REPLY] = { "NOTIFY_REPLY", sizeof(struct fuse_notify_retrieve_in),
+				SGF_TAIL_ANY, true },
 	[FUSE_BATCH_FORGET] = { "BATCH_FORGET", sizeof(struct fuse_batch_forget_in),
 				SGF_TAIL_FORGETS, true },
 	ROW(FUSE_FALLOCATE, "FALLOCATE", sizeof(struct fuse_fallocate_in), SGF_TAIL_NONE),
@@ -163,12 +165,14 @@ int sgf_parse_request(const void *msg, size_t len, const struct sgf_limits *lim,
 	if (len < sizeof(*h))
 		return -EPROTO;
 	out->hdr = h;
+	/* Known before anything else, so a broken FORGET is still not
+	 * answered. */
+	d = sgf_opdesc(h->opcode);
+	out->desc = d;
 	if (h->len != len)
 		return -EIO;
-	d = sgf_opdesc(h->opcode);
 	if (d == NULL)
 		return -ENOSYS;
-	out->desc = d;
 	p = base + sizeof(*h);
 	end = base + len;
 

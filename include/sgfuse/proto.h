@@ -49,7 +49,8 @@ struct sgf_opdesc {
 	const char *name;    /* "LOOKUP"; NULL for numbers that are no opcode */
 	uint32_t in_size;    /* fixed argument size after fuse_in_header */
 	enum sgf_tail tail;
-	bool no_reply;       /* FORGET, BATCH_FORGET: the requester expects none */
+	bool no_reply;       /* FORGET, BATCH_FORGET, INTERRUPT, NOTIFY_REPLY:
+			      * never answered, not even with an error */
 };
 
 /* The table row for opcode, or NULL when the number is not an opcode. */

@@ -322,6 +322,9 @@ static void before_init(struct rig *g)
 	expect_error(g, -EIO, "GETATTR before INIT");
 	build_lookup(g, 12, "file", true);
 	expect_error(g, -EIO, "LOOKUP before INIT");
+	start(g, FUSE_INTERRUPT, 13, 0);
+	add(g, NULL, sizeof(struct fuse_interrupt_in));
+	expect_no_reply(g, len_of(g), "INTERRUPT before INIT");
 	CHECK(!sgf_session_initialized(g->se));
 	CHECK_EQ(g->fake.inits, 0);
 }
@@ -356,6 +359,9 @@ static void bad_init(struct rig *g)
 	in->major = 7;
 	in->minor = 38;
 	expect_error(g, -EINVAL, "INIT 8 bytes");
+	start(g, FUSE_INTERRUPT, 13, 0);
+	add(g, NULL, sizeof(struct fuse_interrupt_in));
+	expect_no_reply(g, len_of(g), "INTERRUPT before INIT");
 	CHECK(!sgf_session_initialized(g->se));
 	CHECK_EQ(g->fake.inits, 0);
 }
@@ -579,6 +585,25 @@ static void no_reply_ops(struct rig *g)
 	bf = add(g, NULL, sizeof(*bf));
 	bf->count = 0x10000000u;
 	expect_no_reply(g, len_of(g), "BATCH_FORGET count overflow");
+	CHECK_EQ(g->fake.forgets, 3);
+
+	/* A header whose len disagrees with what arrived (an oversized
+	 * message the channel skipped) is still known as a FORGET. */
+	start(g, FUSE_BATCH_FORGET, 74, 0);
+	add(g, NULL, sizeof(*bf));
+	((struct fuse_in_header *)g->msg)->len = 160 * 1024;
+	expect_no_reply(g, sizeof(struct fuse_in_header), "oversized BATCH_FORGET");
+
+	/* INTERRUPT and NOTIFY_REPLY are never answered either. */
+	start(g, FUSE_INTERRUPT, 75, 0);
+	add(g, NULL, sizeof(struct fuse_interrupt_in));
+	expect_no_reply(g, len_of(g), "INTERRUPT");
+	start(g, FUSE_INTERRUPT, 76, 0);
+	add(g, NULL, 3);
+	expect_no_reply(g, len_of(g), "short INTERRUPT");
+	start(g, FUSE_NOTIFY_REPLY, 77, 0);
+	add(g, NULL, sizeof(struct fuse_notify_retrieve_in) + 10);
+	expect_no_reply(g, len_of(g), "NOTIFY_REPLY");
 	CHECK_EQ(g->fake.forgets, 3);
 }
 

@@ -71,8 +71,9 @@ static const struct expect expected[] = {
 	E(FUSE_DESTROY, "DESTROY", 0, SGF_TAIL_NONE, false, true),
 	E(FUSE_IOCTL, "IOCTL", sizeof(struct fuse_ioctl_in), SGF_TAIL_ANY, false, false),
 	E(FUSE_POLL, "POLL", sizeof(struct fuse_poll_in), SGF_TAIL_NONE, false, false),
+	/* NOTIFY_REPLY answers our RETRIEVE notification: never replied to. */
 	E(FUSE_NOTIFY_REPLY, "NOTIFY_REPLY", sizeof(struct fuse_notify_retrieve_in),
-	  SGF_TAIL_ANY, false, false),
+	  SGF_TAIL_ANY, true, false),
 	E(FUSE_BATCH_FORGET, "BATCH_FORGET", sizeof(struct fuse_batch_forget_in),
 	  SGF_TAIL_FORGETS, true, true),
 	E(FUSE_FALLOCATE, "FALLOCATE", sizeof(struct fuse_fallocate_in), SGF_TAIL_NONE, false, true),
