@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@ struct sgf_loop {
 	struct sgf_session *se;
 	struct sgf_chan *ch;
 	unsigned nworkers;
+	atomic_uint running;
 	struct worker *workers;
 	int done_fd;
 };
@@ -56,6 +58,7 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct sgf_session *se = w->loop->se;
 	uint64_t one = 1;
+	bool peer_closed = false;
 
 	while (!sgf_session_exited(se)) {
 		ssize_t n = sgf_chan_recv(w->ch, w->recv_buf, w->recv_size);
@@ -63,8 +66,10 @@ static void *worker_main(void *arg)
 
 		if (n == -EINTR || n == -EAGAIN)
 			continue;
-		if (n == -ENODEV)
+		if (n == -ENODEV) {
+			peer_closed = true;
 			break;
+		}
 		if (n == -EMSGSIZE) {
 			/* Too big to hold: the header alone fails validation,
 			 * so the requester gets an error for that unique. */
@@ -79,9 +84,12 @@ static void *worker_main(void *arg)
 		if (err && se->opts.debug)
 			fprintf(stderr, "sgfuse: reply not sent: %s\n", strerror(-err));
 	}
-	/* Wake workers sharing a stream channel, and the owner. */
-	if (!sgf_chan_is_dev(w->ch))
+	/* Wake the workers sharing a stream channel, unless the peer closed
+	 * it: then they finish and send what they hold, and stop on their own
+	 * next receive. */
+	if (!sgf_chan_is_dev(w->ch) && !peer_closed)
 		sgf_chan_shutdown(w->ch);
+	atomic_fetch_sub(&w->loop->running, 1);
 	if (write(w->loop->done_fd, &one, sizeof(one)) < 0)
 		w->err = w->err ? w->err : -errno;
 	return NULL;
@@ -125,9 +133,11 @@ struct sgf_loop *sgf_loop_start(struct sgf_session *se, struct sgf_chan *ch, uns
 				w->ch = c, w->owns_ch = true;
 		}
 		err = worker_buffers(w, se);
+		atomic_fetch_add(&loop->running, 1);
 		if (err == 0)
 			err = -pthread_create(&w->thread, NULL, worker_main, w);
 		if (err) {
+			atomic_fetch_sub(&loop->running, 1);
 			free_worker(w);
 			break;
 		}
@@ -149,6 +159,11 @@ fail:
 int sgf_loop_done_fd(const struct sgf_loop *loop)
 {
 	return loop->done_fd;
+}
+
+unsigned sgf_loop_running(const struct sgf_loop *loop)
+{
+	return atomic_load(&loop->running);
 }
 
 int sgf_loop_join(struct sgf_loop *loop)

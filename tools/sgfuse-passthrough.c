@@ -65,33 +65,62 @@ void sgf_daemon_report(const struct sgf_daemon_args *a, const struct sgf_stats *
 	}
 }
 
-/* Detach from the terminal once mounted; the parent exits 0. */
-static int daemonize(void)
+/* Go to the background once mounted. The parent waits until the child
+ * reports (through *ready_fd, see report_ready) that it serves, and exits
+ * with the child's verdict, so a failure in the child is never hidden. */
+static int daemonize(int *ready_fd)
 {
-	pid_t pid = fork();
-	int fd;
+	int pfd[2], fd;
+	pid_t pid;
 
+	if (pipe2(pfd, O_CLOEXEC) != 0)
+		return -errno;
+	pid = fork();
 	if (pid < 0)
 		return -errno;
-	if (pid > 0)
-		_exit(0);
-	if (setsid() < 0)
-		return -errno;
-	if (chdir("/") != 0)
+	if (pid > 0) {
+		char verdict = 1;
+		close(pfd[1]);
+		if (read(pfd[0], &verdict, 1) != 1)
+			verdict = 1;
+		_exit(verdict);
+	}
+	close(pfd[0]);
+	*ready_fd = pfd[1];
+	if (setsid() < 0 || chdir("/") != 0)
 		return -errno;
 	fd = open("/dev/null", O_RDWR);
 	if (fd >= 0) {
-		dup2(fd, 0), dup2(fd, 1), dup2(fd, 2);
+		dup2(fd, 0), dup2(fd, 1);
 		if (fd > 2)
 			close(fd);
 	}
 	return 0;
 }
 
-/* Wait for a signal or the end of the session. Returns true when the daemon
- * must unmount (a signal or a failed worker), false when the kernel already
- * ended the session. */
-static bool wait_for_end(const struct sgf_daemon_args *a, int sigfd, struct sgf_loop *loop,
+/* Tell a waiting parent (if any) how the start went, then drop stderr in
+ * the background. */
+static void report_ready(int *ready_fd, bool ok)
+{
+	char verdict = ok ? 0 : 1;
+	int fd;
+
+	if (*ready_fd < 0)
+		return;
+	if (write(*ready_fd, &verdict, 1) != 1)
+		verdict = 1;
+	close(*ready_fd);
+	*ready_fd = -1;
+	fd = open("/dev/null", O_WRONLY);
+	if (fd >= 0) {
+		dup2(fd, 2);
+		close(fd);
+	}
+}
+
+/* Wait for a signal or the end of the session (a worker stopped: the
+ * kernel ended the connection, or a worker failed). */
+static void wait_for_end(const struct sgf_daemon_args *a, int sigfd, struct sgf_loop *loop,
 			 struct sgf_session *se)
 {
 	struct pollfd pfd[2] = { { sigfd, POLLIN, 0 }, { sgf_loop_done_fd(loop), POLLIN, 0 } };
@@ -101,18 +130,28 @@ static bool wait_for_end(const struct sgf_daemon_args *a, int sigfd, struct sgf_
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			return true;
+			return;
 		}
 		if (pfd[1].revents)
-			return false;
+			return;
 		if (read(sigfd, &si, sizeof(si)) != sizeof(si))
 			continue;
-		if (si.ssi_signo == SIGUSR1) {
-			sgf_daemon_report(a, sgf_session_stats(se), a->stats);
-			continue;
-		}
-		return true;
+		if (si.ssi_signo != SIGUSR1)
+			return;
+		sgf_daemon_report(a, sgf_session_stats(se), a->stats);
 	}
+}
+
+/* Wait up to STOP_WAIT_MS for every worker to stop. */
+static bool workers_stopped(struct sgf_loop *loop)
+{
+	struct pollfd done = { sgf_loop_done_fd(loop), POLLIN, 0 };
+	uint64_t n;
+
+	for (int waited = 0; sgf_loop_running(loop) > 0 && waited < STOP_WAIT_MS; waited += 50)
+		if (poll(&done, 1, 50) == 1 && read(done.fd, &n, sizeof(n)) < 0)
+			break;
+	return sgf_loop_running(loop) == 0;
 }
 
 /* Paths the daemon uses after it has left the working directory. */
@@ -143,7 +182,7 @@ static int serve_mount(const struct sgf_daemon_args *a)
 	struct sgf_session *se = NULL;
 	struct sgf_chan *ch = NULL;
 	struct sgf_loop *loop = NULL;
-	int fd, sigfd = -1, ret = 1, err;
+	int fd, sigfd = -1, ready_fd = -1, ret = 1, err;
 	struct stat st;
 
 	pt = sgf_passthrough_new(a->source, &pto);
@@ -162,40 +201,46 @@ static int serve_mount(const struct sgf_daemon_args *a)
 			strerror(errno));
 		goto out;
 	}
+	/* Signals wait in the signalfd from before the mount on, so none
+	 * can end us between mounting and serving. */
+	sigfd = sgf_daemon_signalfd();
+	if (sigfd < 0) {
+		fprintf(stderr, PROG ": signalfd: %s\n", strerror(errno));
+		goto out;
+	}
 	fd = sgf_mount(a->mountpoint, &mo);
 	if (fd < 0) {
 		fprintf(stderr, PROG ": cannot mount on %s: %s\n", a->mountpoint, strerror(-fd));
 		goto out;
 	}
 	ch = sgf_chan_dev_new(fd);
-	if (ch == NULL || (!a->foreground && (err = daemonize()) != 0) ||
-	    (sigfd = sgf_daemon_signalfd()) < 0 ||
+	if (ch == NULL || (!a->foreground && (err = daemonize(&ready_fd)) != 0) ||
 	    (se = sgf_session_new(sgf_passthrough_ops(), pt, &so)) == NULL ||
 	    (loop = sgf_loop_start(se, ch, a->threads)) == NULL) {
 		fprintf(stderr, PROG ": cannot start: %s\n", strerror(errno));
 		sgf_unmount(a->mountpoint);
+		report_ready(&ready_fd, false);
 		goto out;
 	}
-	if (wait_for_end(a, sigfd, loop, se)) {
-		err = sgf_unmount(a->mountpoint);
-		if (err && err != -EINVAL)
-			fprintf(stderr, PROG ": unmount %s: %s\n", a->mountpoint, strerror(-err));
-	}
-	/* The kernel aborts the connection on unmount; workers see ENODEV. A
-	 * lazily detached mount still in use keeps them serving: then exit
-	 * without them (closing the fds aborts the connection). */
-	struct pollfd done = { sgf_loop_done_fd(loop), POLLIN, 0 };
-	if (poll(&done, 1, STOP_WAIT_MS) == 1) {
-		err = sgf_loop_join(loop);
-		if (err)
-			fprintf(stderr, PROG ": worker stopped: %s\n", strerror(-err));
-		loop = NULL;
-	}
+	report_ready(&ready_fd, true);
+	wait_for_end(a, sigfd, loop, se);
+	/* Whatever ended it, the mount goes: unmounting aborts the connection,
+	 * so every worker sees ENODEV. EINVAL: someone unmounted it already. */
+	err = sgf_unmount(a->mountpoint);
+	if (err && err != -EINVAL && err != -ENOENT)
+		fprintf(stderr, PROG ": unmount %s: %s\n", a->mountpoint, strerror(-err));
 	sgf_daemon_report(a, sgf_session_stats(se), a->stats);
 	ret = 0;
-	if (loop != NULL) {
+	/* A lazily detached mount still in use keeps workers serving: exit
+	 * without them; closing the fds aborts the connection. */
+	if (!workers_stopped(loop)) {
 		fflush(NULL);
 		_exit(0);
+	}
+	err = sgf_loop_join(loop);
+	if (err) {
+		fprintf(stderr, PROG ": worker stopped: %s\n", strerror(-err));
+		ret = 1;
 	}
 out:
 	if (sigfd >= 0)

@@ -23,9 +23,13 @@ struct sgf_loop *sgf_loop_start(struct sgf_session *se, struct sgf_chan *ch,
  * Returns 0 for a clean end, else the first worker's -errno. Frees loop. */
 int sgf_loop_join(struct sgf_loop *loop);
 
-/* File descriptor that becomes readable when the first worker stops, for a
- * main thread that also waits for signals. */
+/* File descriptor that becomes readable when a worker stops (the first one
+ * ends the session), for a main thread that also waits for signals. Reading
+ * it resets it. */
 int sgf_loop_done_fd(const struct sgf_loop *loop);
+
+/* Workers still running. */
+unsigned sgf_loop_running(const struct sgf_loop *loop);
 
 #ifdef __cplusplus
 }
