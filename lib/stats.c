@@ -1,6 +1,7 @@
 /* lib/stats.c - request counters and their stable text form (docs/stats.md),
  * shared by the server session and the client connection. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,14 +120,18 @@ int sgf_stats_write_file(const struct sgf_stats *st, const char *path)
 	size_t n = strlen(path) + 8;
 	char *tmp = malloc(n);
 	FILE *f;
-	int err;
+	int fd, err;
 
 	if (tmp == NULL)
 		return -ENOMEM;
 	snprintf(tmp, n, "%s.tmp", path);
-	f = fopen(tmp, "w");
+	/* Never through a symlink someone planted at the temp name. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	f = fd < 0 ? NULL : fdopen(fd, "w");
 	if (f == NULL) {
 		err = -errno;
+		if (fd >= 0)
+			close(fd);
 		free(tmp);
 		return err;
 	}

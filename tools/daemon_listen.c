@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <sgfuse/loop.h>
 #include <sgfuse/passthrough.h>
@@ -21,6 +22,7 @@
 /* Each connection costs its workers' buffers (about max_write each), so a
  * peer may not open them without bound. */
 #define MAX_CONNECTIONS 128
+#define ACCEPT_PAUSE_MS 100
 
 struct server;
 
@@ -72,6 +74,18 @@ static void *conn_reaper(void *arg)
 	return NULL;
 }
 
+/* The socket file is 0600, but check the peer too: a socket passed on or a
+ * mode changed by hand must not let another user act as us. */
+static int peer_allowed(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return -errno;
+	return cred.uid == geteuid() || cred.uid == 0 ? 0 : -EACCES;
+}
+
 static int conn_start(struct server *srv, int fd)
 {
 	const struct sgf_daemon_args *a = srv->args;
@@ -82,8 +96,10 @@ static int conn_start(struct server *srv, int fd)
 	int err;
 
 	pthread_mutex_lock(&srv->lock);
-	err = srv->nconns >= MAX_CONNECTIONS ? -EMFILE : 0;
+	err = srv->nconns >= MAX_CONNECTIONS ? -EUSERS : 0;
 	pthread_mutex_unlock(&srv->lock);
+	if (err == 0)
+		err = peer_allowed(fd);
 	if (c == NULL || err) {
 		free(c);
 		close(fd);
@@ -106,10 +122,13 @@ static int conn_start(struct server *srv, int fd)
 	srv->nconns++;
 	pthread_mutex_unlock(&srv->lock);
 	err = -pthread_create(&reaper, NULL, conn_reaper, c);
-	if (err == 0)
+	if (err == 0) {
 		pthread_detach(reaper);
-	else /* cannot happen in practice; stop serving this peer */
-		sgf_chan_shutdown(c->ch);
+		return 0;
+	}
+	/* No reaper: stop this peer and reap it here. */
+	sgf_chan_shutdown(c->ch);
+	conn_reaper(c);
 	return err;
 }
 
@@ -139,6 +158,17 @@ static void stop_all(struct server *srv)
 	pthread_mutex_unlock(&srv->lock);
 }
 
+/* Say why a connection was refused, at most once a second. */
+static void refused(int err, time_t *last)
+{
+	time_t now = time(NULL);
+
+	if (now == *last)
+		return;
+	*last = now;
+	fprintf(stderr, PROG ": connection refused: %s\n", strerror(-err));
+}
+
 static int open_listener(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -157,7 +187,11 @@ static int open_listener(const char *path)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 64) != 0) {
+	/* Only our own user may connect: a peer acts with the credentials it
+	 * writes in its request headers. No connection is possible before
+	 * listen(), so the chmod in between leaves no window. */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(path, 0600) != 0 ||
+	    listen(fd, 64) != 0) {
 		int e = errno;
 		close(fd);
 		return -e;
@@ -172,6 +206,7 @@ int sgf_daemon_listen(const struct sgf_daemon_args *a)
 	struct sgf_passthrough *probe;
 	struct sgf_passthrough_opts pto = sgf_daemon_pt_opts(a);
 	int lfd, sigfd;
+	time_t last_refusal = 0;
 
 	/* Check SOURCE once up front so a bad one fails at start. */
 	probe = sgf_passthrough_new(a->source, &pto);
@@ -211,7 +246,11 @@ int sgf_daemon_listen(const struct sgf_daemon_args *a)
 			int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 			int err = fd < 0 ? -errno : conn_start(&srv, fd);
 			if (err && err != -EINTR && err != -ECONNABORTED)
-				fprintf(stderr, PROG ": connection refused: %s\n", strerror(-err));
+				refused(err, &last_refusal);
+			/* Out of fds the listener stays readable: pause it
+			 * instead of spinning. */
+			if (err == -EMFILE || err == -ENFILE || err == -ENOMEM)
+				poll(pfd, 1, ACCEPT_PAUSE_MS);
 		}
 	}
 	close(lfd);
