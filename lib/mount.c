@@ -57,8 +57,12 @@ static int mount_direct(const char *mountpoint, const struct sgf_mount_opts *mo,
 	snprintf(opts, sizeof(opts), "fd=%d,rootmode=%o,user_id=%u,group_id=%u", fd,
 		 st->st_mode & S_IFMT, (unsigned)getuid(), (unsigned)getgid());
 	common_opts(opts, sizeof(opts), mo);
-	snprintf(type, sizeof(type), "fuse%s%s", mo->subtype ? "." : "",
-		 mo->subtype ? mo->subtype : "");
+	if ((size_t)snprintf(type, sizeof(type), "fuse%s%s", mo->subtype ? "." : "",
+			     mo->subtype ? mo->subtype : "") >= sizeof(type) ||
+	    (mo->subtype && strpbrk(mo->subtype, ",/"))) {
+		close(fd);
+		return -EINVAL;
+	}
 	if (mount(mo->source ? mo->source : "sgfuse", mountpoint, type,
 		  MS_NOSUID | MS_NODEV, opts) != 0) {
 		int e = errno;
@@ -120,16 +124,33 @@ static int run_fusermount(char *const argv[], int comm_fd)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPERM;
 }
 
+/* Copy s into an option string, escaping ',' and '\\' as fusermount3
+ * expects, so a name cannot end the option or add others. */
+static void append_escaped(char *buf, size_t size, const char *s)
+{
+	size_t n = strlen(buf);
+
+	for (; *s && n + 2 < size; s++) {
+		if (*s == ',' || *s == '\\')
+			buf[n++] = '\\';
+		buf[n++] = *s;
+	}
+	buf[n] = '\0';
+}
+
 static int mount_fusermount(const char *mountpoint, const struct sgf_mount_opts *mo)
 {
-	char opts[512];
+	char opts[4096] = "nosuid,nodev,fsname=";
 	int sv[2], fd, err;
 
-	snprintf(opts, sizeof(opts), "nosuid,nodev,fsname=%s",
-		 mo->source ? mo->source : "sgfuse");
-	if (mo->subtype)
-		appendf(opts, sizeof(opts), ",subtype=%s", mo->subtype);
+	append_escaped(opts, sizeof(opts), mo->source ? mo->source : "sgfuse");
+	if (mo->subtype) {
+		appendf(opts, sizeof(opts), ",subtype=");
+		append_escaped(opts, sizeof(opts), mo->subtype);
+	}
 	common_opts(opts, sizeof(opts), mo);
+	if (strlen(opts) + 2 >= sizeof(opts))
+		return -ENAMETOOLONG; /* truncated: options would be lost */
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
 		return -errno;
 	/* sv[0] stays ours (close-on-exec); sv[1] goes to fusermount3. */

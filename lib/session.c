@@ -62,14 +62,14 @@ int sgf_session_do_init(struct sgf_session *se, const void *arg, size_t arg_len,
 	if (err || *out_len == FUSE_COMPAT_INIT_OUT_SIZE)
 		goto out; /* failed, or asked the requester to retry */
 	if (se->ops->init) {
-		err = se->ops->init(se->fs, &ci);
+		struct sgf_conn_info theirs = ci;
+		err = se->ops->init(se->fs, &theirs);
 		if (err)
 			goto out;
-		/* The filesystem may only lower the limits. */
-		if (ci.max_write < out->max_write && ci.max_write >= SGF_PAGE_SIZE)
-			out->max_write = ci.max_write;
-		else
-			ci.max_write = out->max_write;
+		/* The filesystem may lower max_write; everything else stays as
+		 * negotiated (the buffers are sized for it). */
+		if (theirs.max_write < ci.max_write && theirs.max_write >= SGF_PAGE_SIZE)
+			ci.max_write = out->max_write = theirs.max_write;
 	}
 	se->conn = ci;
 	se->lim.max_write = ci.max_write;

@@ -71,7 +71,8 @@ void sgf_fill_kstatfs(struct fuse_kstatfs *k, const struct statvfs *sv);
  * and returns 0 or a byte count on success, a negative errno on failure.
  * Output structs arrive zeroed. The dispatcher sends the reply. */
 struct sgf_ops {
-	/* Called once INIT is settled, before any other op; may lower limits. */
+	/* Called once INIT is settled, before any other op. It may lower
+	 * ci->max_write (not below 4096); other changes to ci are ignored. */
 	int (*init)(void *fs, struct sgf_conn_info *ci);
 	void (*destroy)(void *fs);
 
