@@ -17,16 +17,19 @@ static int parse_size(const char *s, uint64_t max, uint64_t *out)
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
+	unsigned shift = 0;
+
 	if (errno)
 		return -EINVAL;
 	switch (*end) {
-	case 'K': case 'k': v <<= 10, end++; break;
-	case 'M': case 'm': v <<= 20, end++; break;
-	case 'G': case 'g': v <<= 30, end++; break;
+	case 'K': case 'k': shift = 10, end++; break;
+	case 'M': case 'm': shift = 20, end++; break;
+	case 'G': case 'g': shift = 30, end++; break;
 	default: break;
 	}
-	if (*end != '\0' || v > max)
+	if (*end != '\0' || v > (max >> shift))
 		return -EINVAL;
+	v <<= shift;
 	*out = v;
 	return 0;
 }

@@ -158,7 +158,13 @@ static int measure(const struct bench_opts *o, const struct bench_target *t,
 		ta[i].write = write;
 		ta[i].start = &start;
 		ta[i].err = 0;
-		pthread_create(&th[i], NULL, thread_main, &ta[i]);
+		err = -pthread_create(&th[i], NULL, thread_main, &ta[i]);
+		if (err) {
+			/* Threads already waiting at the barrier cannot be
+			 * released cleanly: give up on the whole run. */
+			fprintf(stderr, "sgfuse-bench: thread: %s\n", strerror(-err));
+			exit(1);
+		}
 	}
 	getrusage(RUSAGE_SELF, &ru0);
 	pthread_barrier_wait(&start);
@@ -193,6 +199,21 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* A string as a JSON string literal (labels and notes come from the user). */
+static void json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", (unsigned char)*s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
 static void report(const struct bench_opts *o, bool write, struct result *r, unsigned n)
 {
 	double mb[MAX_RUNS], med, rpc = r[n - 1].req_per_call, user = 0, sys = 0, srv = 0;
@@ -207,10 +228,12 @@ static void report(const struct bench_opts *o, bool write, struct result *r, uns
 	qsort(mb, n, sizeof(mb[0]), cmp_double);
 	med = n % 2 ? mb[n / 2] : (mb[n / 2 - 1] + mb[n / 2]) / 2;
 	if (o->json) {
-		printf("{\"target\":\"%s\",\"op\":\"%s\",\"segments\":%u,\"seg_size\":%zu,"
+		printf("{\"target\":");
+		json_string(label);
+		printf(",\"op\":\"%s\",\"segments\":%u,\"seg_size\":%zu,"
 		       "\"align\":%zu,\"threads\":%u,\"runs\":%u,\"mbps_median\":%.1f,"
 		       "\"mbps_min\":%.1f,\"mbps_max\":%.1f,",
-		       label, op, o->segments, o->seg_size, o->align, o->threads, n, med, mb[0],
+		       op, o->segments, o->seg_size, o->align, o->threads, n, med, mb[0],
 		       mb[n - 1]);
 		if (rpc >= 0)
 			printf("\"requests_per_call\":%.3f,", rpc);
@@ -219,7 +242,9 @@ static void report(const struct bench_opts *o, bool write, struct result *r, uns
 		printf("\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,", user, sys);
 		if (srv >= 0)
 			printf("\"server_cpu_s\":%.3f,", srv);
-		printf("\"note\":\"%s\"}\n", o->note ? o->note : "");
+		printf("\"note\":");
+		json_string(o->note ? o->note : "");
+		printf("}\n");
 	} else {
 		printf("%s: %s %u x %zu B: %.1f MB/s (median of %u, min %.1f, max %.1f)", label, op,
 		       o->segments, o->seg_size, med, n, mb[0], mb[n - 1]);
