@@ -45,6 +45,13 @@ struct sgf_client_opts {
 	 * most 256. */
 	unsigned window;
 	enum sgf_dio_policy policy;
+	/* How long a caller waiting for a reply polls the socket before it
+	 * goes to sleep, in microseconds: 0 means the default (50), a
+	 * negative value never, at most 10000. Polling spares the wake-up of
+	 * a sleeping caller (and the server the cost of waking it), at the
+	 * price of CPU time; while replies keep taking longer than this, it
+	 * stops polling, and tries again now and then. */
+	int spin_us;
 	/* Credentials put in every request header; default our own ids
 	 * (set use_ids to send the three values below instead). */
 	bool use_ids;

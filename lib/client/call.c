@@ -49,13 +49,13 @@ ssize_t sgf_call_sync(struct sgf_client *c, const struct sgf_call *call)
 	struct sgf_waiter w;
 	struct sgf_slot *s;
 	struct iovec vec[4];
-	int r = sgf_waiter_init(&w);
+	int r = sgf_waiter_init(c, &w);
 
 	if (r < 0)
 		return r;
 	r = sgf_slot_acquire(c, true, &s);
 	if (r < 0) {
-		sgf_waiter_destroy(&w);
+		sgf_waiter_destroy(c, &w);
 		return r;
 	}
 	sgf_slot_arm(c, s, call->opcode, &call->ex, &w, 0);
@@ -65,7 +65,7 @@ ssize_t sgf_call_sync(struct sgf_client *c, const struct sgf_call *call)
 			       build_vec(call, vec));
 	ssize_t res = sgf_slot_wait(c, s);
 	sgf_slot_release(c, s);
-	sgf_waiter_destroy(&w);
+	sgf_waiter_destroy(c, &w);
 	return res;
 }
 

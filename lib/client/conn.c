@@ -50,12 +50,14 @@ static int apply_opts(struct sgf_client *c, const struct sgf_client_opts *o)
 	if (o->policy != SGF_DIO_PACKED && o->policy != SGF_DIO_PER_SEGMENT)
 		return -EINVAL;
 	if (o->max_pages > SGF_MAX_PAGES_CEILING || o->max_inflight > SGF_CLIENT_MAX_INFLIGHT ||
-	    o->window > SGF_DIO_WINDOW_MAX)
+	    o->window > SGF_DIO_WINDOW_MAX || o->spin_us > SGF_CLIENT_MAX_SPIN_US)
 		return -EINVAL;
 	c->want_max_pages = o->max_pages ? o->max_pages : SGF_CLIENT_DEFAULT_MAX_PAGES;
 	c->want_max_read = o->max_read;
 	c->nslots = o->max_inflight ? o->max_inflight : SGF_CLIENT_DEFAULT_INFLIGHT;
 	c->window = o->window ? o->window : SGF_CLIENT_DEFAULT_WINDOW;
+	c->spin_ns = 1000L * (o->spin_us == 0 ? SGF_CLIENT_DEFAULT_SPIN_US
+			      : o->spin_us < 0 ? 0 : o->spin_us);
 	atomic_store(&c->policy, (int)o->policy);
 	if (o->use_ids) {
 		c->uid = o->uid;
@@ -142,7 +144,7 @@ int sgf_client_disconnect(struct sgf_client *c)
 
 	if (c == NULL)
 		return 0;
-	r = sgf_waiter_init(&w);
+	r = sgf_waiter_init(c, &w);
 	if (r == 0) {
 		r = sgf_slot_acquire(c, true, &s);
 		if (r == 0) {
@@ -154,7 +156,7 @@ int sgf_client_disconnect(struct sgf_client *c)
 			r = (int)sgf_slot_wait_timeout(c, s, SGF_DESTROY_TIMEOUT_MS);
 			sgf_slot_release(c, s);
 		}
-		sgf_waiter_destroy(&w);
+		sgf_waiter_destroy(c, &w);
 	}
 	client_free(c);
 	return r;

@@ -22,6 +22,8 @@
 #define SGF_CLIENT_DEFAULT_WINDOW 16u
 /* The kernel's max_pages when a server lacks FUSE_MAX_PAGES. */
 #define SGF_CLIENT_LEGACY_MAX_PAGES 32u
+#define SGF_CLIENT_DEFAULT_SPIN_US 50
+#define SGF_CLIENT_MAX_SPIN_US 10000
 /* Staging for reply bytes: whole small replies (and the start of the next
  * ones) come in with one recv; larger payloads bypass it. */
 #define SGF_RX_STAGE 512u
@@ -51,9 +53,12 @@ struct sgf_waiter {
 	struct sgf_waiter *next, *prev;
 };
 
-/* Reply bytes read but not yet consumed; only the receive role touches it. */
+/* Reply bytes read but not yet consumed, and how polling for them has
+ * fared; only the receive role touches it. */
 struct sgf_rx {
 	size_t head, tail;      /* unconsumed bytes are buf[head..tail) */
+	unsigned spin_misses;   /* polls in a row that ended in sleep anyway */
+	unsigned spin_skipped;  /* waits without polling since the last try */
 	unsigned char buf[SGF_RX_STAGE];
 };
 
@@ -91,10 +96,13 @@ struct sgf_client {
 	unsigned *free_stack;
 	unsigned nfree;
 	uint64_t seq;               /* high bits of the next unique */
+	atomic_uint inflight;       /* armed slots not yet done (set under lock) */
+	atomic_uint callers;        /* calls under way (waiters alive) */
 	struct sgf_client_conn conn;
 	struct sgf_stats stats;
 	_Atomic int policy;
 	unsigned window;
+	long spin_ns;               /* poll this long before sleeping; 0 never */
 	uint32_t uid, gid, pid;
 	uint32_t want_max_pages, want_max_read;
 };
@@ -123,8 +131,10 @@ struct sgf_slot *sgf_slot_find_locked(struct sgf_client *c, uint64_t unique);
  * slots, so no reply is still being copied into a slot we fail. */
 void sgf_slots_fail_all(struct sgf_client *c);
 
-int sgf_waiter_init(struct sgf_waiter *w);
-void sgf_waiter_destroy(struct sgf_waiter *w);
+/* A waiter per call: init when the call starts, destroy when it ends
+ * (together they count c->callers). */
+int sgf_waiter_init(struct sgf_client *c, struct sgf_waiter *w);
+void sgf_waiter_destroy(struct sgf_client *c, struct sgf_waiter *w);
 
 /* ---- the receive role (lead.c) ---- */
 

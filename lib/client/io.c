@@ -144,11 +144,11 @@ static ssize_t run_io(struct sgf_client *c, const struct sgf_file *f, const stru
 	};
 	struct sgf_dio_transport t = { .ctx = &io, .submit = io_submit,
 				       .complete = io_complete };
-	int r = sgf_waiter_init(&io.w);
+	int r = sgf_waiter_init(c, &io.w);
 	if (r < 0)
 		return r;
 	ssize_t res = sgf_dio_run(iov, iovcnt, off, &lim, sgf_client_policy(c), io.window, &t);
-	sgf_waiter_destroy(&io.w);
+	sgf_waiter_destroy(c, &io.w);
 	return res;
 }
 

@@ -6,7 +6,7 @@
 #include <time.h>
 #include "conn.h"
 
-int sgf_waiter_init(struct sgf_waiter *w)
+int sgf_waiter_init(struct sgf_client *c, struct sgf_waiter *w)
 {
 	pthread_condattr_t attr;
 
@@ -18,11 +18,14 @@ int sgf_waiter_init(struct sgf_waiter *w)
 	if (r == 0)
 		r = pthread_cond_init(&w->cond, &attr);
 	pthread_condattr_destroy(&attr);
+	if (r == 0)
+		atomic_fetch_add_explicit(&c->callers, 1, memory_order_relaxed);
 	return -r;
 }
 
-void sgf_waiter_destroy(struct sgf_waiter *w)
+void sgf_waiter_destroy(struct sgf_client *c, struct sgf_waiter *w)
 {
+	atomic_fetch_sub_explicit(&c->callers, 1, memory_order_relaxed);
 	pthread_cond_destroy(&w->cond);
 }
 
@@ -66,6 +69,7 @@ void sgf_slot_arm(struct sgf_client *c, struct sgf_slot *s, uint32_t opcode,
 	s->result = 0;
 	s->unique = (++c->seq << SGF_SLOT_SHIFT) | (index << 1);
 	s->armed = true;
+	atomic_fetch_add_explicit(&c->inflight, 1, memory_order_relaxed);
 	/* A connection that died before we armed never completes us. */
 	if (c->dead)
 		sgf_slot_complete_locked(c, s, -ENOTCONN);
@@ -119,7 +123,7 @@ ssize_t sgf_slot_wait_timeout(struct sgf_client *c, struct sgf_slot *s, unsigned
 
 void sgf_slot_complete_locked(struct sgf_client *c, struct sgf_slot *s, ssize_t result)
 {
-	(void)c;
+	atomic_fetch_sub_explicit(&c->inflight, 1, memory_order_relaxed);
 	s->result = result;
 	s->done = true;
 	s->waiter->ndone++;
