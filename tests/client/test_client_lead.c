@@ -3,7 +3,8 @@
  * whatever order they come in, a full socket in both directions does not
  * deadlock a caller that is still sending, and a connection that breaks
  * (shut down here, killed server, silent DESTROY) ends every wait. A
- * reader that leaves hands the role on to a caller still waiting. */
+ * reader that leaves hands the role on to a caller still waiting, whether
+ * or not it polls before sleeping. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -280,11 +281,11 @@ static void *attr_worker_main(void *arg)
 /* Every thread has one GETATTR out; the server answers only once it holds
  * all of them, in arrival order or the reverse. Whoever reads must route
  * the others' replies, and hand the role on when it leaves first. */
-static void replies_in_any_order(void)
+static void replies_in_any_order(const struct sgf_client_opts *o)
 {
 	struct fake_srv s;
 	struct tctx t;
-	struct sgf_client *c = open_fake(&s, &t, M_BATCH, 0, NULL);
+	struct sgf_client *c = open_fake(&s, &t, M_BATCH, 0, o);
 	pthread_t th[NTHREADS];
 	struct attr_worker w[NTHREADS];
 
@@ -307,11 +308,11 @@ static void replies_in_any_order(void)
 /* The first caller reads (it waits alone); its reply comes, it leaves, and
  * only then does the second caller's reply come: the reader must have
  * handed the role to the sleeper on its way out. */
-static void leader_leaves_first(void)
+static void leader_leaves_first(const struct sgf_client_opts *o)
 {
 	struct fake_srv s;
 	struct tctx t;
-	struct sgf_client *c = open_fake(&s, &t, M_HANDOFF, 0, NULL);
+	struct sgf_client *c = open_fake(&s, &t, M_HANDOFF, 0, o);
 	pthread_t th[2];
 	struct attr_worker w[2];
 	int gate[2];
@@ -452,13 +453,54 @@ static void killed_while_sending(void)
 	fake_srv_stop(&s);
 }
 
+/* The polling budget: a lone caller's results are the same polling or
+ * not (the default polls, -1 never does), and out-of-range values are
+ * refused. */
+static void polling(void)
+{
+	static const struct sgf_client_opts never = { .spin_us = -1 };
+	static const struct sgf_client_opts long_poll = { .spin_us = 10000 };
+	struct sgf_client_opts too_long = { .spin_us = 10001 };
+	struct fake_srv s;
+	struct tctx t;
+	const struct sgf_client_opts *opts[] = { NULL, &never, &long_poll };
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		struct sgf_client *c = open_fake(&s, &t, M_ECHO, 0, opts[i]);
+		struct sgf_file f = { .nodeid = 7, .fh = 1 };
+		uint8_t buf[3 * PAGE];
+		struct fuse_attr_out ao;
+		if (!c)
+			continue;
+		for (int k = 0; k < 50; k++) {
+			CHECK_EQ(sgf_getattr(c, 40 + k, &ao), 0);
+			CHECK_EQ(ao.attr.ino, 40 + k);
+			CHECK_EQ(sgf_pread(c, &f, buf, sizeof(buf), k * 100), sizeof(buf));
+			CHECK(pattern_ok(buf, sizeof(buf), k * 100));
+		}
+		CHECK_EQ(sgf_client_disconnect(c), 0);
+		fake_srv_stop(&s);
+	}
+	struct sgf_client *c = NULL;
+	fake_srv_defaults(&s, handler, &t);
+	int fd = fake_srv_start(&s);
+	CHECK(fd >= 0);
+	CHECK_EQ(sgf_client_attach(fd, &too_long, &c), -EINVAL);
+	fake_srv_stop(&s);  /* attach closed our end: the server sees EOF */
+}
+
 int main(void)
 {
+	static const struct sgf_client_opts never = { .spin_us = -1 };
+
 	signal(SIGPIPE, SIG_IGN);
 	full_both_ways_one_thread();
 	full_both_ways_threads();
-	replies_in_any_order();
-	leader_leaves_first();
+	replies_in_any_order(NULL);
+	replies_in_any_order(&never);
+	leader_leaves_first(NULL);
+	leader_leaves_first(&never);
+	polling();
 	shutdown_ends_waits();
 	silent_destroy();
 	killed_while_sending();
