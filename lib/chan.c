@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -104,16 +105,22 @@ static ssize_t dev_recv(struct sgf_chan *ch, void *buf, size_t size)
 	}
 }
 
-/* Read exactly n bytes from a stream; 0 at a clean EOF before any byte. */
+/* Read exactly n bytes from a stream; 0 at a clean EOF before any byte.
+ * Waits in poll(), never inside a blocking read: a stream socket's readers
+ * share its wait queue with its writers, so a thread asleep in read() would
+ * be woken for nothing each time the peer drains one of our replies. */
 static ssize_t read_full(int fd, void *buf, size_t n)
 {
 	size_t got = 0;
 
 	while (got < n) {
-		ssize_t r = read(fd, (char *)buf + got, n - got);
+		ssize_t r = recv(fd, (char *)buf + got, n - got, MSG_DONTWAIT);
 		if (r == 0)
 			return got == 0 ? 0 : -EPROTO;
 		if (r < 0) {
+			struct pollfd p = { fd, POLLIN, 0 };
+			if (errno == EAGAIN && poll(&p, 1, -1) >= 0)
+				continue;
 			if (errno == EINTR)
 				continue;
 			return -errno;
