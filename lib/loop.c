@@ -2,6 +2,7 @@
  * process it, and goes round again, with buffers allocated once at start.
  * /dev/fuse workers each get a cloned fd so they do not share one queue lock. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdatomic.h>
@@ -20,6 +21,8 @@ struct worker {
 	char *recv_buf;        /* WRITE payloads land page-aligned */
 	size_t recv_size;
 	void *reply_buf;       /* page-aligned scratch for reply payloads */
+	struct sgf_splice_pipe pipe; /* stream: READ replies spliced through it */
+	bool has_pipe;
 	int err;
 };
 
@@ -53,6 +56,45 @@ static int worker_buffers(struct worker *w, struct sgf_session *se)
 	return 0;
 }
 
+static unsigned pipe_max_size(void)
+{
+	FILE *f = fopen("/proc/sys/fs/pipe-max-size", "re");
+	unsigned v = 0;
+
+	if (f != NULL) {
+		if (fscanf(f, "%u", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v;
+}
+
+/* A stream worker's splice pipe, big enough for the largest READ (one page
+ * more for a range that starts mid-page) or as big as the system allows;
+ * a READ it cannot hold is copied instead. No pipe is no harm: every READ
+ * is then copied. */
+static void worker_pipe(struct worker *w, struct sgf_session *se)
+{
+	size_t want = round_up(sgf_session_reply_size(se), SGF_PAGE_SIZE) + SGF_PAGE_SIZE;
+	unsigned max = pipe_max_size();
+	int size;
+
+	if (pipe2(w->pipe.fd, O_CLOEXEC) != 0)
+		return;
+	if (max > 0 && want > max)
+		want = max;
+	size = fcntl(w->pipe.fd[1], F_SETPIPE_SZ, (int)want);
+	if (size < 0) /* keep the default size */
+		size = fcntl(w->pipe.fd[1], F_GETPIPE_SZ);
+	if (size < (int)SGF_PAGE_SIZE) {
+		close(w->pipe.fd[0]);
+		close(w->pipe.fd[1]);
+		return;
+	}
+	w->pipe.slots = (unsigned)size / SGF_PAGE_SIZE;
+	w->has_pipe = true;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -78,7 +120,8 @@ static void *worker_main(void *arg)
 			w->err = (int)n;
 			break;
 		}
-		err = sgf_session_process(se, w->ch, w->recv_buf, (size_t)n, w->reply_buf);
+		err = sgf_session_process_spliced(se, w->ch, w->recv_buf, (size_t)n,
+						  w->reply_buf, w->has_pipe ? &w->pipe : NULL);
 		if (err == -ENODEV || err == -EPIPE || err == -EBADF)
 			break;
 		if (err && se->opts.debug)
@@ -101,6 +144,10 @@ static void free_worker(struct worker *w)
 		sgf_chan_free(w->ch);
 	free(w->recv_mem);
 	free(w->reply_buf);
+	if (w->has_pipe) {
+		close(w->pipe.fd[0]);
+		close(w->pipe.fd[1]);
+	}
 }
 
 struct sgf_loop *sgf_loop_start(struct sgf_session *se, struct sgf_chan *ch, unsigned nthreads)
@@ -133,6 +180,8 @@ struct sgf_loop *sgf_loop_start(struct sgf_session *se, struct sgf_chan *ch, uns
 				w->ch = c, w->owns_ch = true;
 		}
 		err = worker_buffers(w, se);
+		if (err == 0 && !sgf_chan_is_dev(w->ch))
+			worker_pipe(w, se);
 		atomic_fetch_add(&loop->running, 1);
 		if (err == 0)
 			err = -pthread_create(&w->thread, NULL, worker_main, w);

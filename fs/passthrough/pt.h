@@ -181,6 +181,9 @@ int pt_create(const struct sgf_req *r, uint64_t parent, const char *name,
 
 ssize_t pt_read(const struct sgf_req *r, uint64_t ino, const struct fuse_read_in *in,
 		const struct iovec *iov, int iovcnt);
+int pt_read_source(const struct sgf_req *r, uint64_t ino, const struct fuse_read_in *in,
+		   int *fd, uint64_t *off, void **token);
+void pt_read_source_done(const struct sgf_req *r, void *token);
 ssize_t pt_write(const struct sgf_req *r, uint64_t ino, const struct fuse_write_in *in,
 		 const struct iovec *iov, int iovcnt);
 

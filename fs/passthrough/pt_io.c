@@ -3,6 +3,7 @@
  * no allocation. A misaligned request the backing fs refuses under O_DIRECT
  * is served by the handle's buffered twin when backing_direct is AUTO. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -56,4 +57,42 @@ ssize_t pt_write(const struct sgf_req *r, uint64_t ino, const struct fuse_write_
 		 const struct iovec *iov, int iovcnt)
 {
 	return do_io(r, ino, in->fh, in->offset, iov, iovcnt, pwritev);
+}
+
+/* The token is the handle with one ref held, so a RELEASE racing the splice
+ * cannot close the fd under it. */
+int pt_read_source(const struct sgf_req *r, uint64_t ino, const struct fuse_read_in *in,
+		   int *fd, uint64_t *off, void **token)
+{
+	struct sgf_passthrough *pt = r->fs;
+	struct pt_handle *h;
+	int sfd;
+
+	if (in->offset > INT64_MAX)
+		return -EINVAL;
+	h = pt_handle_get(pt, in->fh, ino, false);
+	if (!h)
+		return -EBADF;
+	sfd = h->fd;
+	/* Splice from an O_DIRECT fd reads into freshly allocated pages (one
+	 * copy, slower than preadv to our buffer); from the page cache it
+	 * passes the cached pages by reference. So take the buffered twin,
+	 * unless O_DIRECT on the backing file was demanded (backing_direct=on). */
+	if (h->may_fallback)
+		sfd = pt_handle_buffered_fd(h);
+	else if (fcntl(h->fd, F_GETFL) & O_DIRECT)
+		sfd = -EOPNOTSUPP;
+	if (sfd < 0) {
+		pt_handle_put(pt, h);
+		return sfd;
+	}
+	*fd = sfd;
+	*off = in->offset;
+	*token = h;
+	return 0;
+}
+
+void pt_read_source_done(const struct sgf_req *r, void *token)
+{
+	pt_handle_put(r->fs, token);
 }

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -40,6 +41,30 @@ ssize_t sgf_chan_recv(struct sgf_chan *ch, void *buf, size_t size);
 /* Send one whole message from iov. 0 or -errno (-ENOENT from /dev/fuse
  * means the request was interrupted and is harmless). */
 int sgf_chan_send(struct sgf_chan *ch, const struct iovec *iov, int iovcnt);
+
+/* A pipe a worker owns for sgf_chan_send_spliced: empty between calls, and
+ * slots pages big (its F_GETPIPE_SZ / page size). */
+struct sgf_splice_pipe {
+	int fd[2];
+	unsigned slots;
+};
+
+/* Stream only: send a reply whose payload is up to len bytes of fd from
+ * offset off, moved by splice through p, so the data never passes through
+ * user memory (AF_UNIX stream takes the spliced pages by reference on Linux
+ * >= 6.5). hdr (hdr_len bytes, starting with a struct fuse_out_header whose
+ * len is set here) goes first. The file is read before anything is sent, so
+ * a short file gives a short reply. The caller checks that the range fits
+ * p (sgf_pages_spanned(off, len) <= p->slots).
+ * Returns the payload bytes sent (>= 0);
+ *   -EOPNOTSUPP for /dev/fuse (the kernel copies spliced pages anyway);
+ *   -EAGAIN when the file could not be spliced (nothing sent, p empty: the
+ *   caller answers another way);
+ *   -ENODEV when the peer is gone;
+ *   another -errno when the stream failed mid-message: the channel is then
+ *   shut down, since a half-sent message cannot be taken back. */
+ssize_t sgf_chan_send_spliced(struct sgf_chan *ch, void *hdr, size_t hdr_len, int fd,
+			      uint64_t off, size_t len, const struct sgf_splice_pipe *p);
 
 /* Stop the channel: wakes receivers blocked in sgf_chan_recv (they return
  * -ENODEV). For sockets this is shutdown(2); /dev/fuse has no such call, so

@@ -22,6 +22,7 @@ extern "C" {
 
 struct sgf_session;
 struct sgf_chan;
+struct sgf_splice_pipe;
 
 /* Who asked, from fuse_in_header, handed to every operation. */
 struct sgf_req {
@@ -106,6 +107,21 @@ struct sgf_ops {
 	/* Fill iov (owned by the channel, in->size bytes in all); return bytes. */
 	ssize_t (*read)(const struct sgf_req *r, uint64_t ino,
 			const struct fuse_read_in *in, const struct iovec *iov, int iovcnt);
+	/* Optional, lets READ skip user memory on stream sockets: name the
+	 * file and offset READ in would copy from (in->size bytes from there,
+	 * fewer only at end of file), and the dispatcher splices them to the
+	 * socket. On 0, *fd stays valid until read_source_done(r, *token) is
+	 * called, which the dispatcher always does exactly once (the operation
+	 * keeps whatever reference it needs in *token). The file must hold
+	 * what read would have returned. Spliced page-cache pages travel by
+	 * reference: a write that lands after the reply was sent but before
+	 * the peer took the bytes may show in them, as with any splice. Any
+	 * -errno (-EOPNOTSUPP: not this file) makes the dispatcher call read
+	 * instead. Both or neither are set. */
+	int (*read_source)(const struct sgf_req *r, uint64_t ino,
+			   const struct fuse_read_in *in, int *fd, uint64_t *off,
+			   void **token);
+	void (*read_source_done)(const struct sgf_req *r, void *token);
 	/* Payload in iov (owned by the channel, in->size bytes); return bytes. */
 	ssize_t (*write)(const struct sgf_req *r, uint64_t ino,
 			 const struct fuse_write_in *in, const struct iovec *iov, int iovcnt);
@@ -187,6 +203,12 @@ size_t sgf_session_reply_size(const struct sgf_session *se);
  * when the reply could not be sent (the channel is gone). */
 int sgf_session_process(struct sgf_session *se, struct sgf_chan *ch,
 			const void *msg, size_t len, void *reply_buf);
+/* The same, for a worker that owns an empty pipe (see sgf_chan_send_spliced):
+ * a large READ on a stream channel is then spliced from the file named by
+ * ops->read_source. pipe NULL: as sgf_session_process. */
+int sgf_session_process_spliced(struct sgf_session *se, struct sgf_chan *ch,
+				const void *msg, size_t len, void *reply_buf,
+				const struct sgf_splice_pipe *pipe);
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,9 @@
  * Metadata round trips are checked against the backing directory; request
  * counts against the server's own statistics; and random vectored reads and
  * writes from several threads against an in-memory model and, at the end,
- * against the backing file itself. */
+ * against the backing file itself. READs spliced to the socket (large ones)
+ * and copied (small ones) are checked at odd offsets, at end of file and
+ * after truncation, and the splice send itself on a bare socketpair. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -335,6 +338,206 @@ static void small_table(void)
 	CHECK_EQ(server_stop(&s), 0);
 }
 
+/* The byte a test file holds at offset i: varies within a page and across. */
+static uint8_t pattern(uint64_t i)
+{
+	return (uint8_t)(i * 7 + i / 4096 * 13 + 1);
+}
+
+static int write_backing(const char *name, uint64_t size)
+{
+	char p[512];
+	uint8_t *buf = malloc(size ? size : 1);
+	int fd = open(backing_path(p, sizeof(p), name), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int ok = fd >= 0 && buf != NULL;
+
+	for (uint64_t i = 0; ok && i < size; i++)
+		buf[i] = pattern(i);
+	if (ok)
+		ok = pwrite(fd, buf, size, 0) == (ssize_t)size;
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return ok ? 0 : -1;
+}
+
+/* Read len at off through the client; the count must be what the file
+ * (filesize bytes of pattern, zeros from zero_from on) holds there. */
+static void check_read(struct sgf_client *c, const struct sgf_file *f, uint8_t *buf,
+		       uint64_t off, size_t len, uint64_t filesize, uint64_t zero_from)
+{
+	size_t want = off >= filesize ? 0 : (size_t)(filesize - off < len ? filesize - off : len);
+	char ctx[96];
+	size_t bad = 0;
+
+	snprintf(ctx, sizeof(ctx), "read %zu at %llu of %llu", len, (unsigned long long)off,
+		 (unsigned long long)filesize);
+	memset(buf, 0xee, len);
+	CHECK_EQ_CTX(sgf_pread(c, f, buf, len, off), (ssize_t)want, ctx);
+	for (size_t i = 0; i < want; i++) {
+		uint8_t exp = off + i >= zero_from ? 0 : pattern(off + i);
+		bad += buf[i] != exp;
+	}
+	CHECK_EQ_CTX(bad, 0, ctx);
+}
+
+/* READs of sizes below and above the splice threshold, page-aligned and
+ * not, whole, short at end of file, past it, and after the file shrank and
+ * grew again, on a plain and on an O_DIRECT open. */
+static void spliced_reads(struct sgf_client *c)
+{
+	static const size_t sizes[] = { 100, 4096, 12288, 16384, 16385, 65536, 131072,
+					MiB - PAGE, MiB };
+	const uint64_t size = MiB + 5000;
+	uint8_t *buf = aligned_alloc(PAGE, MiB);
+	struct fuse_entry_out e;
+	struct sgf_file f;
+
+	CHECK(buf != NULL);
+	if (!buf || write_backing("spliced", size) != 0) {
+		CHECK(!"backing file written");
+		free(buf);
+		return;
+	}
+	CHECK_EQ(sgf_lookup_path(c, "/spliced", &e), 0);
+	for (int direct = 0; direct < 2; direct++) {
+		CHECK_EQ(write_backing("spliced", size), 0);
+		CHECK_EQ(sgf_open(c, e.nodeid, O_RDWR | (direct ? O_DIRECT : 0), &f), 0);
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			check_read(c, &f, buf, 0, sizes[i], size, size);
+			check_read(c, &f, buf, 3 * PAGE, sizes[i], size, size);
+			check_read(c, &f, buf, 100, sizes[i], size, size);
+			check_read(c, &f, buf, size - 5000, sizes[i], size, size);
+			check_read(c, &f, buf, size - 1, sizes[i], size, size);
+			check_read(c, &f, buf, size, sizes[i], size, size);
+			check_read(c, &f, buf, size + PAGE, sizes[i], size, size);
+		}
+		/* Shrink under the open handle, then grow: the tail reads zeros. */
+		CHECK_EQ(sgf_truncate(c, e.nodeid, 20000), 0);
+		check_read(c, &f, buf, 0, 131072, 20000, 20000);
+		check_read(c, &f, buf, 16384, 65536, 20000, 20000);
+		CHECK_EQ(sgf_truncate(c, e.nodeid, 300000), 0);
+		check_read(c, &f, buf, 0, 262144, 300000, 20000);
+		check_read(c, &f, buf, 8192, 131072, 300000, 20000);
+		CHECK_EQ(sgf_release(c, &f), 0);
+	}
+	sgf_forget(c, e.nodeid, 1);
+
+	/* A file far shorter than the read. */
+	CHECK_EQ(write_backing("short", 100), 0);
+	CHECK_EQ(sgf_lookup_path(c, "/short", &e), 0);
+	CHECK_EQ(sgf_open(c, e.nodeid, O_RDONLY, &f), 0);
+	check_read(c, &f, buf, 0, 65536, 100, 100);
+	check_read(c, &f, buf, 50, 131072, 100, 100);
+	CHECK_EQ(sgf_release(c, &f), 0);
+	sgf_forget(c, e.nodeid, 1);
+	free(buf);
+}
+
+static size_t pipe_pending(const struct sgf_splice_pipe *p)
+{
+	int n = -1;
+	return ioctl(p->fd[0], FIONREAD, &n) == 0 ? (size_t)n : (size_t)-1;
+}
+
+/* One spliced reply read back whole: header, then the payload. */
+static void recv_spliced(int fd, uint64_t unique, const uint8_t *want, size_t n)
+{
+	struct fuse_out_header oh;
+	uint8_t *got = malloc(n ? n : 1);
+	size_t have = 0;
+
+	CHECK_EQ(recv(fd, &oh, sizeof(oh), MSG_WAITALL), (ssize_t)sizeof(oh));
+	CHECK_EQ(oh.len, sizeof(oh) + n);
+	CHECK_EQ(oh.unique, unique);
+	CHECK_EQ(oh.error, 0);
+	while (got && have < n) {
+		ssize_t r = recv(fd, got + have, n - have, 0);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+	}
+	CHECK_EQ(have, n);
+	CHECK(got && memcmp(got, want, n) == 0);
+	free(got);
+}
+
+/* sgf_chan_send_spliced on its own: whole and short payloads, a range the
+ * pipe cannot hold, a file splice refuses, /dev/fuse, a departed peer; the
+ * pipe is empty after each. */
+static void splice_send(void)
+{
+	struct sgf_splice_pipe p = { .slots = 0 };
+	const size_t fsize = 200000;
+	uint8_t *data = malloc(fsize);
+	char path[512];
+	int sv[2], fd, dirfd;
+
+	CHECK(data != NULL);
+	CHECK_EQ(write_backing("raw", fsize), 0);
+	fd = open(backing_path(path, sizeof(path), "raw"), O_RDONLY);
+	CHECK(fd >= 0);
+	CHECK_EQ(pipe(p.fd), 0);
+	CHECK(fcntl(p.fd[1], F_SETPIPE_SZ, 64 * 1024) >= 64 * 1024);
+	p.slots = (unsigned)fcntl(p.fd[1], F_GETPIPE_SZ) / PAGE;
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	struct sgf_chan *ch = sgf_chan_stream_new(sv[1]);
+	CHECK(ch != NULL && data != NULL && fd >= 0);
+	if (!ch || !data || fd < 0)
+		goto out;
+	for (size_t i = 0; i < fsize; i++)
+		data[i] = pattern(i);
+
+	struct fuse_out_header oh = { .unique = 7 };
+	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, 0, 40000, &p), 40000);
+	recv_spliced(sv[0], 7, data, 40000);
+	oh.unique = 8;
+	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, 123, 50000, &p), 50000);
+	recv_spliced(sv[0], 8, data + 123, 50000);
+	oh.unique = 9; /* short at end of file */
+	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, fsize - 1000, 60000, &p),
+		 1000);
+	recv_spliced(sv[0], 9, data + fsize - 1000, 1000);
+	oh.unique = 10; /* past end of file: header only */
+	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, fsize + 5, 60000, &p), 0);
+	recv_spliced(sv[0], 10, data, 0);
+	CHECK_EQ(pipe_pending(&p), 0);
+
+	/* Nothing sent for these: the caller copies instead. */
+	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, 0, 128 * 1024, &p), -EAGAIN);
+	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, 100, 64 * 1024, &p), -EAGAIN);
+	dirfd = open(backing, O_RDONLY | O_DIRECTORY);
+	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), dirfd, 0, 4096, &p), -EAGAIN);
+	close(dirfd);
+	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, 8, fd, 0, 4096, &p), -EINVAL);
+	int nothing = 0;
+	CHECK_EQ(ioctl(sv[0], FIONREAD, &nothing), 0);
+	CHECK_EQ(nothing, 0);
+	CHECK_EQ(pipe_pending(&p), 0);
+
+	struct sgf_chan *dev = sgf_chan_dev_new(open("/dev/null", O_RDWR | O_CLOEXEC));
+	CHECK(dev != NULL);
+	if (dev)
+		CHECK_EQ(sgf_chan_send_spliced(dev, &oh, sizeof(oh), fd, 0, 4096, &p),
+			 -EOPNOTSUPP);
+	sgf_chan_free(dev);
+
+	/* The peer left: the channel is gone, the pipe empty again. */
+	close(sv[0]);
+	sv[0] = -1;
+	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, 0, 40000, &p), -ENODEV);
+	CHECK_EQ(pipe_pending(&p), 0);
+out:
+	sgf_chan_free(ch);
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (fd >= 0)
+		close(fd);
+	close(p.fd[0]);
+	close(p.fd[1]);
+	free(data);
+}
+
 int main(void)
 {
 	struct server s;
@@ -363,11 +566,13 @@ int main(void)
 		random_io(c, &f);
 		CHECK_EQ(sgf_release(c, &f), 0);
 		sgf_forget(c, e.nodeid, 1);
+		spliced_reads(c);
 		CHECK_EQ(atomic_load(&sgf_client_stats(c)->malformed), 0);
 		CHECK_EQ(sgf_client_disconnect(c), 0);
 	}
 	CHECK_EQ(server_stop(&s), 0);
 	small_table();
+	splice_send();
 	free(arena);
 	remove_tree(backing);
 	return check_exit();
