@@ -28,6 +28,21 @@
  * ones) come in with one recv; larger payloads bypass it. */
 #define SGF_RX_STAGE 512u
 
+/* Step over n bytes that moved, from entry i of vec (consumed in place);
+ * returns the index of the first entry with bytes left (cnt when done). */
+static inline int sgf_iov_advance(struct iovec *vec, int cnt, int i, size_t n)
+{
+	while (n > 0 && i < cnt) {
+		size_t step = n < vec[i].iov_len ? n : vec[i].iov_len;
+		vec[i].iov_base = (char *)vec[i].iov_base + step;
+		vec[i].iov_len -= step;
+		n -= step;
+		if (vec[i].iov_len == 0)
+			i++;
+	}
+	return i;
+}
+
 /* How a reply's result is derived once its payload is in place. */
 enum sgf_result_kind {
 	SGF_RES_ZERO,   /* success is 0 (fixed out struct or nothing) */

@@ -163,14 +163,7 @@ static int read_into(struct sgf_client *c, struct iovec *vec, int cnt,
 			wait_readable(c, deadline);
 			continue;
 		}
-		while (n > 0 && i < cnt) {
-			size_t step = (size_t)n < vec[i].iov_len ? (size_t)n : vec[i].iov_len;
-			vec[i].iov_base = (char *)vec[i].iov_base + step;
-			vec[i].iov_len -= step;
-			n -= (ssize_t)step;
-			if (vec[i].iov_len == 0)
-				i++;
-		}
+		i = sgf_iov_advance(vec, cnt, i, (size_t)n);
 	}
 	return 0;
 }
