@@ -32,7 +32,7 @@ def main():
             "set terminal pngcairo size 1400,560 noenhanced font ',10'",
             f"set output '{out}'",
             "set multiplot layout 1,2",
-            "set logscale x 2", "set logscale y 10", "set grid",
+            "set logscale x 2", "set logscale y 10", "set grid", "set format x '%.0f'",
             f"set xlabel '{xlabel}'", "set ylabel 'MB/s (median)'",
             "set key top left",
         ]
