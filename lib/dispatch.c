@@ -246,7 +246,7 @@ static long call_op(struct sgf_session *se, const struct sgf_req *rq,
 /* READ, WRITE, READDIR(PLUS): the data path. */
 static long call_io(struct sgf_session *se, const struct sgf_req *rq,
 		    const struct sgf_parsed *p, struct reply *r, char *rbuf,
-		    struct fuse_write_out *wout)
+		    struct fuse_write_out *wout, bool counted)
 {
 	const struct sgf_ops *ops = se->ops;
 	long ret;
@@ -268,7 +268,8 @@ static long call_io(struct sgf_session *se, const struct sgf_req *rq,
 	const struct fuse_read_in *in = p->arg;
 	if (rq->opcode == FUSE_READ) {
 		struct iovec iov = { rbuf, in->size };
-		sgf_stats_add(&se->stats, FUSE_READ, in->size);
+		if (!counted)
+			sgf_stats_add(&se->stats, FUSE_READ, in->size);
 		if (!ops->read)
 			return -ENOSYS;
 		ret = ops->read(rq, rq->nodeid, in, &iov, 1);
@@ -290,10 +291,12 @@ static long call_io(struct sgf_session *se, const struct sgf_req *rq,
 
 /* Answer a READ by splicing from the file the filesystem names. Returns
  * true when the reply was sent or the channel failed (*sent holds the
- * result), false when nothing was sent and the caller copies instead. */
+ * result), false when nothing was sent and the caller copies instead.
+ * *counted: the READ is already in the stats, which must happen before the
+ * reply leaves, or the requester could see the reply but not the count. */
 static bool read_spliced(struct sgf_session *se, struct sgf_chan *ch,
 			 const struct sgf_req *rq, const struct fuse_read_in *in,
-			 const struct sgf_splice_pipe *pipe, int *sent)
+			 const struct sgf_splice_pipe *pipe, int *sent, bool *counted)
 {
 	const struct sgf_ops *ops = se->ops;
 	struct fuse_out_header oh = { .unique = rq->unique };
@@ -307,13 +310,14 @@ static bool read_spliced(struct sgf_session *se, struct sgf_chan *ch,
 		return false;
 	if (ops->read_source(rq, rq->nodeid, in, &fd, &off, &token) != 0)
 		return false;
+	sgf_stats_add(&se->stats, FUSE_READ, in->size);
+	*counted = true;
 	n = fd < 0 || off > INT64_MAX - (uint64_t)in->size
 		    ? -EAGAIN
 		    : sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, off, in->size, pipe);
 	ops->read_source_done(rq, token);
 	if (n == -EAGAIN || n == -EOPNOTSUPP || n == -EINVAL)
 		return false;
-	sgf_stats_add(&se->stats, FUSE_READ, in->size);
 	if (se->opts.debug)
 		fprintf(stderr, "sgfuse:    unique %llu -> ok, %zu bytes spliced\n",
 			(unsigned long long)rq->unique, n > 0 ? (size_t)n : 0);
@@ -408,12 +412,13 @@ int sgf_session_process_spliced(struct sgf_session *se, struct sgf_chan *ch,
 		break;
 	}
 
-	if (h->opcode == FUSE_READ && read_spliced(se, ch, &rq, p.arg, pipe, &err))
+	bool counted = false;
+	if (h->opcode == FUSE_READ && read_spliced(se, ch, &rq, p.arg, pipe, &err, &counted))
 		return err;
 	memset(&out, 0, sizeof(out));
 	memset(&open2, 0, sizeof(open2));
 	if (is_io(h->opcode)) {
-		ret = call_io(se, &rq, &p, &r, reply_buf, &out.w);
+		ret = call_io(se, &rq, &p, &r, reply_buf, &out.w, counted);
 	} else {
 		sgf_stats_add(&se->stats, h->opcode, p.data_len);
 		ret = call_op(se, &rq, &p, &r, reply_buf, &out, &open2);
