@@ -9,18 +9,41 @@ import sys
 SEED = {"writev": (107, 480), "readv": (114, 569)}
 
 
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def combine(ms):
+    """One figure per (target, op) from its rounds: the median of the
+    per-round medians, with the lowest and highest round beside it."""
+    out = dict(ms[0])
+    meds = [m["mbps_median"] for m in ms]
+    out["mbps_median"] = median(meds)
+    out["mbps_min"], out["mbps_max"] = min(meds), max(meds)
+    out["rounds"] = len(ms)
+    rpc = [m["requests_per_call"] for m in ms if m.get("requests_per_call") is not None]
+    out["requests_per_call"] = median(rpc) if rpc else None
+    for key in ("cpu_user_s", "cpu_sys_s", "server_cpu_s"):
+        vals = [m[key] for m in ms if m.get(key) is not None]
+        out[key] = sum(vals) if vals else None
+    return out
+
+
 def load(path):
-    rows = {}
+    seen = {}
     order = []
     for line in open(path):
         line = line.strip()
         if not line:
             continue
         m = json.loads(line)
-        if m["target"] not in rows:
-            rows[m["target"]] = {}
+        if m["target"] not in seen:
+            seen[m["target"]] = {}
             order.append(m["target"])
-        rows[m["target"]][m["op"]] = m
+        seen[m["target"]].setdefault(m["op"], []).append(m)
+    rows = {t: {op: combine(ms) for op, ms in ops.items()} for t, ops in seen.items()}
     return order, rows
 
 
@@ -36,13 +59,13 @@ def fmt_rpc(m):
     return f"{m['requests_per_call']:.2f}"
 
 
-def median(rows, target, op):
+def rate(rows, target, op):
     m = rows.get(target, {}).get(op)
     return m["mbps_median"] if m else None
 
 
 def ratio(rows, a, b, op):
-    x, y = median(rows, a, op), median(rows, b, op)
+    x, y = rate(rows, a, op), rate(rows, b, op)
     return f"{x / y:.2f}x" if x and y else "n/a"
 
 
@@ -52,9 +75,10 @@ def main():
     any_row = next(iter(rows.values()))
     m0 = next(iter(any_row.values()))
     out = []
-    out.append(f"O_DIRECT writev/readv, {m0['segments']} x {m0['seg_size']} B per call, "
-               f"MB/s median of {m0['runs']} runs (min-max); requests per call from "
-               "the server's or the client's counters")
+    out.append(f"O_DIRECT writev/readv, {m0['segments']} x {m0['seg_size']} B per call; "
+               f"MB/s: median over {m0['rounds']} interleaved rounds of each round's median "
+               f"of {m0['runs']} runs (lowest-highest round); requests per call from the "
+               "server's or the client's counters")
     out.append("")
     out.append("| target | writev MB/s | readv MB/s | writev req/call | readv req/call |")
     out.append("|---|---|---|---|---|")
