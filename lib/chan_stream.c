@@ -1,0 +1,162 @@
+/* lib/chan_stream.c - FUSE over a stream socket: messages framed by the
+ * header's len (libfuse custom-io framing), one receiver at a time through
+ * a sticky receive role, sends that survive partial writes. */
+#include <errno.h>
+#include <linux/fuse.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <sgfuse/channel.h>
+#include <sgfuse/proto.h>
+#include "chan_priv.h"
+
+/* Read exactly n bytes from a stream; 0 at a clean EOF before any byte.
+ * Waits in poll(), never inside a blocking read: a stream socket's readers
+ * share its wait queue with its writers, so a thread asleep in read() would
+ * be woken for nothing each time the peer drains one of our replies. */
+static ssize_t read_full(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = recv(fd, (char *)buf + got, n - got, MSG_DONTWAIT);
+		if (r == 0)
+			return got == 0 ? 0 : -EPROTO;
+		if (r < 0) {
+			struct pollfd p = { fd, POLLIN, 0 };
+			if (errno == EAGAIN && poll(&p, 1, -1) >= 0)
+				continue;
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+/* Drop n bytes of a message we cannot hold, keeping the stream in step. */
+static int drain(int fd, size_t n)
+{
+	char sink[4096];
+
+	while (n) {
+		size_t k = n < sizeof(sink) ? n : sizeof(sink);
+		ssize_t r = read_full(fd, sink, k);
+		if (r <= 0)
+			return r == 0 ? -EPROTO : (int)r;
+		n -= k;
+	}
+	return 0;
+}
+
+static ssize_t stream_recv_one(struct sgf_chan *ch, void *buf, size_t size)
+{
+	struct fuse_in_header *h = buf;
+	ssize_t r;
+
+	if (size < sizeof(*h))
+		return -EINVAL;
+	r = read_full(ch->fd, h, sizeof(*h));
+	if (r == 0)
+		return -ENODEV;
+	if (r < 0)
+		return r == -ECONNRESET ? -ENODEV : r;
+	if (h->len < sizeof(*h))
+		return -EPROTO; /* no way to find the next message */
+	if (h->len > size) {
+		int e = drain(ch->fd, h->len - sizeof(*h));
+		return e ? e : -EMSGSIZE;
+	}
+	r = read_full(ch->fd, (char *)buf + sizeof(*h), h->len - sizeof(*h));
+	if (r < 0)
+		return r;
+	if ((size_t)r != h->len - sizeof(*h))
+		return -EPROTO;
+	return (ssize_t)h->len;
+}
+
+/* Take the receive role (or find we still hold it). False once shut. */
+static bool take_role(struct sgf_chan *ch)
+{
+	pthread_t self = pthread_self();
+	bool ok;
+
+	pthread_mutex_lock(&ch->recv_lock);
+	while (ch->role_held && !pthread_equal(ch->role_owner, self) &&
+	       !atomic_load(&ch->shut)) {
+		ch->role_waiters++;
+		pthread_cond_wait(&ch->role_free, &ch->recv_lock);
+		ch->role_waiters--;
+	}
+	ok = !atomic_load(&ch->shut);
+	if (ok) {
+		ch->role_held = true;
+		ch->role_owner = self;
+	}
+	pthread_mutex_unlock(&ch->recv_lock);
+	return ok;
+}
+
+/* After a message: pass the role on if someone waits for it and the next
+ * message is already arriving (or the stream ended); otherwise keep it. */
+static void maybe_release_role(struct sgf_chan *ch, bool ended)
+{
+	int pending = 0;
+
+	pthread_mutex_lock(&ch->recv_lock);
+	if (ended || (ch->role_waiters > 0 && ioctl(ch->fd, FIONREAD, &pending) == 0 &&
+		      pending > 0)) {
+		ch->role_held = false;
+		if (ended)
+			pthread_cond_broadcast(&ch->role_free);
+		else
+			pthread_cond_signal(&ch->role_free);
+	}
+	pthread_mutex_unlock(&ch->recv_lock);
+}
+
+ssize_t sgf_stream_recv(struct sgf_chan *ch, void *buf, size_t size)
+{
+	ssize_t r;
+
+	if (!take_role(ch))
+		return -ENODEV;
+	r = stream_recv_one(ch, buf, size);
+	if (r == -ENODEV || r == -EPROTO)
+		atomic_store(&ch->shut, true);
+	maybe_release_role(ch, atomic_load(&ch->shut));
+	return r;
+}
+
+int sgf_stream_send_locked(struct sgf_chan *ch, const struct iovec *iov, int iovcnt)
+{
+	struct iovec v[SEND_IOV_MAX];
+	struct msghdr mh = { .msg_iov = v, .msg_iovlen = (size_t)iovcnt };
+
+	memcpy(v, iov, sizeof(*iov) * (size_t)iovcnt);
+	while (mh.msg_iovlen) {
+		ssize_t n = sendmsg(ch->fd, &mh, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EPIPE || errno == ECONNRESET ? -ENODEV : -errno;
+		}
+		/* Partial send: step over what went out. */
+		while (mh.msg_iovlen && (size_t)n >= mh.msg_iov->iov_len) {
+			n -= (ssize_t)mh.msg_iov->iov_len;
+			mh.msg_iov++;
+			mh.msg_iovlen--;
+		}
+		if (mh.msg_iovlen) {
+			mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + n;
+			mh.msg_iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
