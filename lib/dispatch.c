@@ -246,7 +246,7 @@ static long call_op(struct sgf_session *se, const struct sgf_req *rq,
 /* READ, WRITE, READDIR(PLUS): the data path. */
 static long call_io(struct sgf_session *se, const struct sgf_req *rq,
 		    const struct sgf_parsed *p, struct reply *r, char *rbuf,
-		    struct fuse_write_out *wout, bool counted)
+		    struct fuse_write_out *wout)
 {
 	const struct sgf_ops *ops = se->ops;
 	long ret;
@@ -254,7 +254,6 @@ static long call_io(struct sgf_session *se, const struct sgf_req *rq,
 	if (rq->opcode == FUSE_WRITE) {
 		const struct fuse_write_in *in = p->arg;
 		struct iovec iov = { (void *)p->data, p->data_len };
-		sgf_stats_add(&se->stats, FUSE_WRITE, in->size);
 		if (!ops->write)
 			return -ENOSYS;
 		ret = ops->write(rq, rq->nodeid, in, &iov, 1);
@@ -268,8 +267,6 @@ static long call_io(struct sgf_session *se, const struct sgf_req *rq,
 	const struct fuse_read_in *in = p->arg;
 	if (rq->opcode == FUSE_READ) {
 		struct iovec iov = { rbuf, in->size };
-		if (!counted)
-			sgf_stats_add(&se->stats, FUSE_READ, in->size);
 		if (!ops->read)
 			return -ENOSYS;
 		ret = ops->read(rq, rq->nodeid, in, &iov, 1);
@@ -277,7 +274,6 @@ static long call_io(struct sgf_session *se, const struct sgf_req *rq,
 			ret = -EIO;
 	} else {
 		struct sgf_dirbuf db = { rbuf, in->size, 0 };
-		sgf_stats_add(&se->stats, rq->opcode, in->size);
 		if (!ops->readdir)
 			return -ENOSYS;
 		ret = ops->readdir(rq, rq->nodeid, in, rq->opcode == FUSE_READDIRPLUS, &db);
@@ -291,12 +287,10 @@ static long call_io(struct sgf_session *se, const struct sgf_req *rq,
 
 /* Answer a READ by splicing from the file the filesystem names. Returns
  * true when the reply was sent or the channel failed (*sent holds the
- * result), false when nothing was sent and the caller copies instead.
- * *counted: the READ is already in the stats, which must happen before the
- * reply leaves, or the requester could see the reply but not the count. */
+ * result), false when nothing was sent and the caller copies instead. */
 static bool read_spliced(struct sgf_session *se, struct sgf_chan *ch,
 			 const struct sgf_req *rq, const struct fuse_read_in *in,
-			 const struct sgf_splice_pipe *pipe, int *sent, bool *counted)
+			 const struct sgf_splice_pipe *pipe, int *sent)
 {
 	const struct sgf_ops *ops = se->ops;
 	struct fuse_out_header oh = { .unique = rq->unique };
@@ -310,8 +304,6 @@ static bool read_spliced(struct sgf_session *se, struct sgf_chan *ch,
 		return false;
 	if (ops->read_source(rq, rq->nodeid, in, &fd, &off, &token) != 0)
 		return false;
-	sgf_stats_add(&se->stats, FUSE_READ, in->size);
-	*counted = true;
 	n = fd < 0 || off > INT64_MAX - (uint64_t)in->size
 		    ? -EAGAIN
 		    : sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, off, in->size, pipe);
@@ -329,6 +321,19 @@ static bool is_io(uint32_t op)
 {
 	return op == FUSE_READ || op == FUSE_WRITE || op == FUSE_READDIR ||
 	       op == FUSE_READDIRPLUS;
+}
+
+/* Payload bytes a request counts for: the size asked for by READ and
+ * READDIR(PLUS), the size sent by WRITE, the trailing data otherwise. */
+static uint64_t request_bytes(const struct sgf_parsed *p)
+{
+	uint32_t op = p->hdr->opcode;
+
+	if (op == FUSE_WRITE)
+		return ((const struct fuse_write_in *)p->arg)->size;
+	if (is_io(op))
+		return ((const struct fuse_read_in *)p->arg)->size;
+	return p->data_len;
 }
 
 int sgf_session_process(struct sgf_session *se, struct sgf_chan *ch, const void *msg,
@@ -412,17 +417,17 @@ int sgf_session_process_spliced(struct sgf_session *se, struct sgf_chan *ch,
 		break;
 	}
 
-	bool counted = false;
-	if (h->opcode == FUSE_READ && read_spliced(se, ch, &rq, p.arg, pipe, &err, &counted))
+	/* Counted before any reply leaves: a requester that saw the reply
+	 * also sees the count. */
+	sgf_stats_add(&se->stats, h->opcode, request_bytes(&p));
+	if (h->opcode == FUSE_READ && read_spliced(se, ch, &rq, p.arg, pipe, &err))
 		return err;
 	memset(&out, 0, sizeof(out));
 	memset(&open2, 0, sizeof(open2));
-	if (is_io(h->opcode)) {
-		ret = call_io(se, &rq, &p, &r, reply_buf, &out.w, counted);
-	} else {
-		sgf_stats_add(&se->stats, h->opcode, p.data_len);
+	if (is_io(h->opcode))
+		ret = call_io(se, &rq, &p, &r, reply_buf, &out.w);
+	else
 		ret = call_op(se, &rq, &p, &r, reply_buf, &out, &open2);
-	}
 	if (ret < -4095 || ret > 0x7fffffffL) /* a filesystem returning nonsense */
 		ret = -EIO;
 	return send_reply(se, ch, h, ret < 0 ? (int)ret : 0, &r);
