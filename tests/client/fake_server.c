@@ -9,6 +9,8 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <stdio.h>
+#include <sgfuse/client.h>
 #include "fake_server.h"
 
 #define FAKE_MAX_MSG (17u * 1024u * 1024u)
@@ -168,4 +170,23 @@ void fake_srv_stop(struct fake_srv *s)
 	pthread_join(s->thread, NULL);
 	close(s->fd);
 	s->fd = -1;
+}
+
+struct sgf_client *fake_srv_attach(struct fake_srv *s, const struct sgf_client_opts *o)
+{
+	struct sgf_client *c = NULL;
+	int fd = fake_srv_start(s);
+	int r;
+
+	if (fd < 0) {
+		fprintf(stderr, "fake server: cannot start\n");
+		return NULL;
+	}
+	r = sgf_client_attach(fd, o, &c);
+	if (r != 0) {
+		fprintf(stderr, "fake server: attach: %s\n", strerror(-r));
+		fake_srv_stop(s);
+		return NULL;
+	}
+	return c;
 }

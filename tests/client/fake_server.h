@@ -44,6 +44,12 @@ void fake_srv_defaults(struct fake_srv *s, fake_handler handle, void *ctx);
 
 /* Make a socketpair, serve one end in a thread; returns the client's end. */
 int fake_srv_start(struct fake_srv *s);
+/* Start the server in a thread and attach a client to it. Returns the
+ * client, or NULL (with the server stopped and the reason on stderr) when
+ * either step failed. */
+struct sgf_client;
+struct sgf_client_opts;
+struct sgf_client *fake_srv_attach(struct fake_srv *s, const struct sgf_client_opts *o);
 /* The same in a forked child (the handler runs there). */
 int fake_srv_start_process(struct fake_srv *s);
 /* Wait for the thread (it ends when the client hangs up or the handler

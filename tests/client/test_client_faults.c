@@ -194,19 +194,11 @@ static uint64_t malformed(struct sgf_client *c)
 static struct sgf_client *open_fake(struct fake_srv *s, struct tctx *t, enum mode m,
 				    const struct sgf_client_opts *o)
 {
-	struct sgf_client *c = NULL;
-
 	memset(t, 0, sizeof(*t));
 	t->mode = m;
 	fake_srv_defaults(s, handler, t);
-	int fd = fake_srv_start(s);
-	CHECK(fd >= 0);
-	int r = sgf_client_attach(fd, o, &c);
-	CHECK_EQ(r, 0);
-	if (r != 0) {
-		fake_srv_stop(s);
-		return NULL;
-	}
+	struct sgf_client *c = fake_srv_attach(s, o);
+	CHECK(c != NULL);
 	return c;
 }
 

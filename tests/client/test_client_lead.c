@@ -136,20 +136,12 @@ static int handler(struct fake_srv *s, const struct fuse_in_header *h, const voi
 static struct sgf_client *open_fake(struct fake_srv *s, struct tctx *t, enum mode m,
 				    int sndbuf, const struct sgf_client_opts *o)
 {
-	struct sgf_client *c = NULL;
-
 	memset(t, 0, sizeof(*t));
 	t->mode = m;
 	fake_srv_defaults(s, handler, t);
 	s->sndbuf = sndbuf;
-	int fd = fake_srv_start(s);
-	CHECK(fd >= 0);
-	int r = sgf_client_attach(fd, o, &c);
-	CHECK_EQ(r, 0);
-	if (r != 0) {
-		fake_srv_stop(s);
-		return NULL;
-	}
+	struct sgf_client *c = fake_srv_attach(s, o);
+	CHECK(c != NULL);
 	return c;
 }
 
