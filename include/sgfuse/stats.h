@@ -1,10 +1,10 @@
 /* sgfuse/stats.h - request statistics shared by server and client: per-opcode
- * counts and payload bytes, READ/WRITE size histograms, and (client side)
- * segments per request. Counters are atomics, safe to read while running. */
+ * counts and payload bytes, READ/WRITE size histograms, segments per request
+ * (client), and the server's request-ownership counters. The library updates
+ * the fields atomically; read them with sgf_stats_snapshot() or print them. */
 #ifndef SGFUSE_STATS_H
 #define SGFUSE_STATS_H
 
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sgfuse/proto.h>
@@ -17,40 +17,49 @@ extern "C" {
 #define SGF_HIST_BUCKETS 33
 
 struct sgf_stats {
-	_Atomic uint64_t count[SGF_OPCODE_LIMIT];  /* requests by opcode */
-	_Atomic uint64_t bytes[SGF_OPCODE_LIMIT];  /* payload bytes by opcode */
-	_Atomic uint64_t errors[SGF_OPCODE_LIMIT]; /* error replies by opcode */
-	_Atomic uint64_t read_hist[SGF_HIST_BUCKETS];
-	_Atomic uint64_t write_hist[SGF_HIST_BUCKETS];
-	_Atomic uint64_t seg_hist[SGF_HIST_BUCKETS]; /* segments (pages) per I/O request */
-	_Atomic uint64_t unknown;     /* opcodes outside the table */
-	_Atomic uint64_t malformed;   /* requests or replies that failed validation */
+	uint64_t count[SGF_OPCODE_LIMIT];  /* requests by opcode */
+	uint64_t bytes[SGF_OPCODE_LIMIT];  /* payload bytes by opcode */
+	uint64_t errors[SGF_OPCODE_LIMIT]; /* error replies by opcode */
+	uint64_t read_hist[SGF_HIST_BUCKETS];
+	uint64_t write_hist[SGF_HIST_BUCKETS];
+	uint64_t seg_hist[SGF_HIST_BUCKETS]; /* segments (pages) per I/O request */
+	uint64_t unknown;     /* opcodes outside the table */
+	uint64_t malformed;   /* requests or replies that failed validation */
+	/* Server only: requests kept by the filesystem and answered later;
+	 * replies refused (a second reply to one request, a reply after the
+	 * session ended, SGF_DEFER without sgf_req_keep, a nonsense result);
+	 * kept requests answered EIO because the session ended first;
+	 * INTERRUPTs that found their request; the most request buffers in
+	 * use at once (worker-held and kept). */
+	uint64_t kept;
+	uint64_t refused;
+	uint64_t abandoned;
+	uint64_t interrupts;
+	uint64_t buffers_max;
 };
 
 /* Bucket index for a size. */
 unsigned sgf_hist_bucket(uint64_t size);
 
-/* Record one request of opcode with payload bytes (READ/WRITE also feed the
- * size histograms). */
-void sgf_stats_add(struct sgf_stats *st, uint32_t opcode, uint64_t bytes);
+/* Copy live counters into *out (each field read atomically). */
+void sgf_stats_snapshot(const struct sgf_stats *st, struct sgf_stats *out);
 
-/* Record an error reply for opcode. */
-void sgf_stats_error(struct sgf_stats *st, uint32_t opcode);
-
-/* Add every counter of src to dst. */
+/* Add every counter of src to dst (buffers_max: the larger one). */
 void sgf_stats_merge(struct sgf_stats *dst, const struct sgf_stats *src);
 
 /* Zero every counter. */
 void sgf_stats_reset(struct sgf_stats *st);
 
-/* Print in the stable text format documented in docs/stats.md:
+/* Print in the stable text format documented in sgf_stats_print(3):
  *   op NAME count N bytes B errors E
  *   hist READ|WRITE|SEGS LOW N      (LOW = smallest size in the bucket)
- *   malformed N / unknown N
+ *   malformed N / unknown N / kept N / refused N / abandoned N /
+ *   interrupts N / buffers_max N
  * Only nonzero lines are printed. Returns 0 or -errno. */
 int sgf_stats_print(const struct sgf_stats *st, FILE *f);
 
-/* Write the same text to path atomically (temp file + rename). */
+/* Write the same text to path atomically (temp file + rename; never
+ * through a symlink at the temp name). 0 or -errno. */
 int sgf_stats_write_file(const struct sgf_stats *st, const char *path);
 
 #ifdef __cplusplus

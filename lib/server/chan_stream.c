@@ -1,6 +1,6 @@
-/* lib/chan_stream.c - FUSE over a stream socket: messages framed by the
- * header's len (libfuse custom-io framing), one receiver at a time through
- * a sticky receive role, sends that survive partial writes. */
+/* lib/server/chan_stream.c - FUSE over a stream socket: messages framed by
+ * the header's len (libfuse custom-io framing), one receiver at a time
+ * through a sticky receive role, sends that survive partial writes. */
 #include <errno.h>
 #include <linux/fuse.h>
 #include <poll.h>
@@ -11,29 +11,31 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <sgfuse/channel.h>
 #include <sgfuse/proto.h>
-#include "chan_priv.h"
+#include "chan_stream.h"
 
 /* Read exactly n bytes from a stream; 0 at a clean EOF before any byte.
  * Waits in poll(), never inside a blocking read: a stream socket's readers
  * share its wait queue with its writers, so a thread asleep in read() would
  * be woken for nothing each time the peer drains one of our replies. */
-static ssize_t read_full(int fd, void *buf, size_t n)
+static ssize_t read_full(struct sgf_chan *ch, void *buf, size_t n)
 {
 	size_t got = 0;
 
 	while (got < n) {
-		ssize_t r = recv(fd, (char *)buf + got, n - got, MSG_DONTWAIT);
+		ssize_t r = recv(ch->fd, (char *)buf + got, n - got, MSG_DONTWAIT);
 		if (r == 0)
 			return got == 0 ? 0 : -EPROTO;
 		if (r < 0) {
-			struct pollfd p = { fd, POLLIN, 0 };
-			if (errno == EAGAIN && poll(&p, 1, -1) >= 0)
-				continue;
+			int err;
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			if (errno != EAGAIN)
+				return -errno;
+			err = sgf_chan_wait_readable(ch, ch->fd);
+			if (err)
+				return err;
+			continue;
 		}
 		got += (size_t)r;
 	}
@@ -41,13 +43,13 @@ static ssize_t read_full(int fd, void *buf, size_t n)
 }
 
 /* Drop n bytes of a message we cannot hold, keeping the stream in step. */
-static int drain(int fd, size_t n)
+static int drain(struct sgf_chan *ch, size_t n)
 {
 	char sink[4096];
 
 	while (n) {
 		size_t k = n < sizeof(sink) ? n : sizeof(sink);
-		ssize_t r = read_full(fd, sink, k);
+		ssize_t r = read_full(ch, sink, k);
 		if (r <= 0)
 			return r == 0 ? -EPROTO : (int)r;
 		n -= k;
@@ -62,7 +64,7 @@ static ssize_t stream_recv_one(struct sgf_chan *ch, void *buf, size_t size)
 
 	if (size < sizeof(*h))
 		return -EINVAL;
-	r = read_full(ch->fd, h, sizeof(*h));
+	r = read_full(ch, h, sizeof(*h));
 	if (r == 0)
 		return -ENODEV;
 	if (r < 0)
@@ -70,10 +72,10 @@ static ssize_t stream_recv_one(struct sgf_chan *ch, void *buf, size_t size)
 	if (h->len < sizeof(*h))
 		return -EPROTO; /* no way to find the next message */
 	if (h->len > size) {
-		int e = drain(ch->fd, h->len - sizeof(*h));
+		int e = drain(ch, h->len - sizeof(*h));
 		return e ? e : -EMSGSIZE;
 	}
-	r = read_full(ch->fd, (char *)buf + sizeof(*h), h->len - sizeof(*h));
+	r = read_full(ch, (char *)buf + sizeof(*h), h->len - sizeof(*h));
 	if (r < 0)
 		return r;
 	if ((size_t)r != h->len - sizeof(*h))
@@ -82,19 +84,19 @@ static ssize_t stream_recv_one(struct sgf_chan *ch, void *buf, size_t size)
 }
 
 /* Take the receive role (or find we still hold it). False once shut. */
-static bool take_role(struct sgf_chan *ch)
+static bool take_role(struct sgf_stream *ch)
 {
 	pthread_t self = pthread_self();
 	bool ok;
 
 	pthread_mutex_lock(&ch->recv_lock);
 	while (ch->role_held && !pthread_equal(ch->role_owner, self) &&
-	       !atomic_load(&ch->shut)) {
+	       !sgf_chan_is_shut(&ch->base)) {
 		ch->role_waiters++;
 		pthread_cond_wait(&ch->role_free, &ch->recv_lock);
 		ch->role_waiters--;
 	}
-	ok = !atomic_load(&ch->shut);
+	ok = !sgf_chan_is_shut(&ch->base);
 	if (ok) {
 		ch->role_held = true;
 		ch->role_owner = self;
@@ -105,12 +107,12 @@ static bool take_role(struct sgf_chan *ch)
 
 /* After a message: pass the role on if someone waits for it and the next
  * message is already arriving (or the stream ended); otherwise keep it. */
-static void maybe_release_role(struct sgf_chan *ch, bool ended)
+static void maybe_release_role(struct sgf_stream *ch, bool ended)
 {
 	int pending = 0;
 
 	pthread_mutex_lock(&ch->recv_lock);
-	if (ended || (ch->role_waiters > 0 && ioctl(ch->fd, FIONREAD, &pending) == 0 &&
+	if (ended || (ch->role_waiters > 0 && ioctl(ch->base.fd, FIONREAD, &pending) == 0 &&
 		      pending > 0)) {
 		ch->role_held = false;
 		if (ended)
@@ -121,27 +123,28 @@ static void maybe_release_role(struct sgf_chan *ch, bool ended)
 	pthread_mutex_unlock(&ch->recv_lock);
 }
 
-ssize_t sgf_stream_recv(struct sgf_chan *ch, void *buf, size_t size)
+static ssize_t stream_recv(struct sgf_chan *base, void *buf, size_t size)
 {
+	struct sgf_stream *ch = (struct sgf_stream *)base;
 	ssize_t r;
 
 	if (!take_role(ch))
 		return -ENODEV;
-	r = stream_recv_one(ch, buf, size);
+	r = stream_recv_one(base, buf, size);
 	if (r == -ENODEV || r == -EPROTO)
-		atomic_store(&ch->shut, true);
-	maybe_release_role(ch, atomic_load(&ch->shut));
+		atomic_store(base->shut, true);
+	maybe_release_role(ch, sgf_chan_is_shut(base));
 	return r;
 }
 
-int sgf_stream_send_locked(struct sgf_chan *ch, const struct iovec *iov, int iovcnt)
+int sgf_stream_send_locked(struct sgf_stream *ch, const struct iovec *iov, int iovcnt)
 {
-	struct iovec v[SEND_IOV_MAX];
+	struct iovec v[SGF_SEND_IOV_MAX];
 	struct msghdr mh = { .msg_iov = v, .msg_iovlen = (size_t)iovcnt };
 
 	memcpy(v, iov, sizeof(*iov) * (size_t)iovcnt);
 	while (mh.msg_iovlen) {
-		ssize_t n = sendmsg(ch->fd, &mh, MSG_NOSIGNAL);
+		ssize_t n = sendmsg(ch->base.fd, &mh, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -159,4 +162,67 @@ int sgf_stream_send_locked(struct sgf_chan *ch, const struct iovec *iov, int iov
 		}
 	}
 	return 0;
+}
+
+static int stream_send(struct sgf_chan *base, const struct iovec *iov, int iovcnt)
+{
+	struct sgf_stream *ch = (struct sgf_stream *)base;
+	int err;
+
+	pthread_mutex_lock(&ch->send_lock);
+	err = sgf_stream_send_locked(ch, iov, iovcnt);
+	pthread_mutex_unlock(&ch->send_lock);
+	return err;
+}
+
+static void stream_shutdown(struct sgf_chan *base)
+{
+	struct sgf_stream *ch = (struct sgf_stream *)base;
+
+	shutdown(base->fd, SHUT_RDWR);
+	pthread_mutex_lock(&ch->recv_lock);
+	pthread_cond_broadcast(&ch->role_free);
+	pthread_mutex_unlock(&ch->recv_lock);
+}
+
+static void stream_free(struct sgf_chan *base)
+{
+	struct sgf_stream *ch = (struct sgf_stream *)base;
+
+	pthread_mutex_destroy(&ch->recv_lock);
+	pthread_cond_destroy(&ch->role_free);
+	pthread_mutex_destroy(&ch->send_lock);
+	free(ch);
+}
+
+static const struct sgf_chan_ops stream_ops = {
+	.recv = stream_recv,
+	.send = stream_send,
+	.send_spliced = sgf_stream_send_spliced,
+	.shutdown = stream_shutdown,
+	.free = stream_free,
+};
+
+struct sgf_chan *sgf_chan_stream_new(int fd)
+{
+	struct sgf_stream *ch;
+	int err;
+
+	if (fd < 0) {
+		errno = EBADF;
+		return NULL;
+	}
+	ch = calloc(1, sizeof(*ch));
+	if (ch == NULL)
+		return NULL;
+	err = sgf_chan_init(&ch->base, &stream_ops, fd, NULL);
+	if (err) {
+		free(ch);
+		errno = -err;
+		return NULL;
+	}
+	pthread_mutex_init(&ch->recv_lock, NULL);
+	pthread_cond_init(&ch->role_free, NULL);
+	pthread_mutex_init(&ch->send_lock, NULL);
+	return &ch->base;
 }

@@ -1,4 +1,4 @@
-/* lib/chan_splice.c - READ replies spliced from a file to a stream socket
+/* lib/server/chan_splice.c - READ replies spliced from a file to a stream socket
  * through a worker's pipe, so the payload is never copied by the server. */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,9 +13,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <sgfuse/channel.h>
+
 #include <sgfuse/proto.h>
-#include "chan_priv.h"
+#include "chan_stream.h"
 
 /* Empty n bytes out of a pipe that holds them, so it can be used again. */
 static void empty_pipe(const struct sgf_splice_pipe *p, size_t n)
@@ -86,17 +86,16 @@ static int drain_pipe_to_socket(struct sgf_chan *ch, const struct sgf_splice_pip
 	return err;
 }
 
-ssize_t sgf_chan_send_spliced(struct sgf_chan *ch, void *hdr, size_t hdr_len, int fd,
-			      uint64_t off, size_t len, const struct sgf_splice_pipe *p)
+ssize_t sgf_stream_send_spliced(struct sgf_chan *base, void *hdr, size_t hdr_len, int fd,
+				uint64_t off, size_t len, const struct sgf_splice_pipe *p)
 {
+	struct sgf_stream *ch = (struct sgf_stream *)base;
 	struct fuse_out_header *oh = hdr;
 	struct iovec iov = { hdr, hdr_len };
 	ssize_t got;
 	size_t left;
 	int err;
 
-	if (ch->is_dev)
-		return -EOPNOTSUPP;
 	if (hdr_len < sizeof(*oh) || len > UINT32_MAX - hdr_len)
 		return -EINVAL;
 	if (sgf_pages_spanned((uintptr_t)off, len) > p->slots)
@@ -111,7 +110,7 @@ ssize_t sgf_chan_send_spliced(struct sgf_chan *ch, void *hdr, size_t hdr_len, in
 	pthread_mutex_lock(&ch->send_lock);
 	err = sgf_stream_send_locked(ch, &iov, 1);
 	if (err == 0)
-		err = drain_pipe_to_socket(ch, p, &left);
+		err = drain_pipe_to_socket(base, p, &left);
 	pthread_mutex_unlock(&ch->send_lock);
 	if (err == 0)
 		return got;
@@ -119,6 +118,6 @@ ssize_t sgf_chan_send_spliced(struct sgf_chan *ch, void *hdr, size_t hdr_len, in
 	if (err == -EPIPE || err == -ECONNRESET || err == -ENODEV)
 		return -ENODEV;
 	/* Part of a message went out: the peer could not find the next one. */
-	sgf_chan_shutdown(ch);
+	sgf_chan_shutdown(base);
 	return err;
 }
