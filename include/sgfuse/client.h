@@ -122,7 +122,8 @@ const struct sgf_client_conn *sgf_client_conn(const struct sgf_client *c);
 /* Counters of this connection: requests and payload bytes by opcode (READ
  * counts bytes asked, WRITE bytes sent), error replies, READ/WRITE size
  * histograms, seg_hist = page descriptors per READ/WRITE request, and
- * malformed = replies that failed validation. Live, atomic; reset with
+ * malformed = replies that failed validation. Live: read it with
+ * sgf_stats_snapshot() (or print it); reset with
  * sgf_stats_reset(). */
 struct sgf_stats *sgf_client_stats(struct sgf_client *c);
 

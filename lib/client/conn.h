@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 #include <sgfuse/client.h>
+#include "../common/stats_priv.h"
+#include "../common/wire.h"
 
 #define SGF_CLIENT_DEFAULT_MAX_PAGES 256u
 #define SGF_CLIENT_DEFAULT_INFLIGHT 64u

@@ -79,7 +79,7 @@ int sgf_create(struct sgf_client *c, uint64_t parent, const char *name, uint32_t
 		return r;
 	if (out.entry.nodeid == 0) {
 		/* Opened something it will not name: give the handle back. */
-		atomic_fetch_add_explicit(&c->stats.malformed, 1, memory_order_relaxed);
+		sgf_stat_inc(&c->stats.malformed, 1);
 		struct sgf_file bogus = { .nodeid = 0, .fh = out.open.fh, .flags = in.flags };
 		(void)sgf_release(c, &bogus);
 		return -EIO;

@@ -37,7 +37,7 @@ int sgf_client_init(struct sgf_client *c)
 	/* A reply we cannot read, or garbage before the peer went away: not a
 	 * FUSE server speaking our framing. */
 	if (r == -EIO || r == -ENOSYS ||
-	    (r == -ENOTCONN && atomic_load(&c->stats.malformed) > 0))
+	    (r == -ENOTCONN && sgf_stat_load(&c->stats.malformed) > 0))
 		return -EPROTO;
 	if (r < 0)
 		return (int)r;

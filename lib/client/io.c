@@ -76,8 +76,7 @@ static int io_submit(void *ctx, const struct sgf_dio_req *rq, unsigned tag, bool
 	io->by_tag[tag] = s;
 	sgf_slot_arm(c, s, opcode, &ex, &io->w, tag);
 	sgf_stats_add(&c->stats, opcode, rq->size);
-	atomic_fetch_add_explicit(&c->stats.seg_hist[sgf_hist_bucket(rq->npages)], 1,
-				  memory_order_relaxed);
+	sgf_stat_inc(&c->stats.seg_hist[sgf_hist_bucket(rq->npages)], 1);
 	/* A failed send shuts the socket; the slot then completes -ENOTCONN. */
 	(void)sgf_send_request(c, s->unique, opcode, io->f->nodeid, vec, cnt);
 	return 0;

@@ -229,7 +229,7 @@ static void finish(struct sgf_client *c, struct sgf_slot *s, ssize_t result)
 
 static void malformed(struct sgf_client *c)
 {
-	atomic_fetch_add_explicit(&c->stats.malformed, 1, memory_order_relaxed);
+	sgf_stat_inc(&c->stats.malformed, 1);
 }
 
 /* Get the next header into oh, as mode allows. 1, 0 (none), or -ENOTCONN. */

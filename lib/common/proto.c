@@ -1,8 +1,8 @@
-/* lib/proto.c - the per-opcode table and the request validator that both
+/* lib/common/proto.c - the per-opcode table and the request validator that both
  * ends of sgfuse run before any operation sees a message. */
 #include <errno.h>
 #include <string.h>
-#include <sgfuse/proto.h>
+#include "wire.h"
 
 #define ROW(op, nm, size, t) [op] = { .name = nm, .in_size = size, .tail = t }
 

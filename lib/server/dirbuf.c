@@ -1,8 +1,8 @@
-/* lib/dirbuf.c - packing directory entries into READDIR / READDIRPLUS
+/* lib/server/dirbuf.c - packing directory entries into READDIR / READDIRPLUS
  * replies in the kernel's record layout (8-byte aligned records). */
 #include <errno.h>
 #include <string.h>
-#include <sgfuse/server.h>
+#include <sgfuse/ops.h>
 
 static size_t entry_size(size_t namelen, bool plus)
 {

@@ -1,8 +1,8 @@
-/* lib/fill.c - helpers that fill reply structs from what the C library
+/* lib/server/fill.c - helpers that fill reply structs from what the C library
  * returns (struct stat, struct statvfs), so a filesystem's operations stay a
  * few lines each. */
 #include <string.h>
-#include <sgfuse/server.h>
+#include <sgfuse/ops.h>
 
 void sgf_fill_attr(struct fuse_attr *a, const struct stat *st)
 {

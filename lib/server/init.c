@@ -1,9 +1,9 @@
-/* lib/init.c - INIT negotiation arithmetic: which protocol minor, which
+/* lib/server/init.c - INIT negotiation arithmetic: which protocol minor, which
  * capability bits, and the request-size limits (max_write, max_pages). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include "session_priv.h"
+#include "session.h"
 
 /* Capabilities a passthrough wants. Not offered on purpose: writeback
  * cache and splice (they change the data path the seed measures), locks
@@ -81,6 +81,7 @@ int sgf_negotiate_init(const struct sgf_session_opts *opts, const struct fuse_in
 	ci->proto_minor = in->minor < SGF_PROTO_MINOR ? in->minor : SGF_PROTO_MINOR;
 	ci->max_write = max_write;
 	ci->max_readahead = in->max_readahead;
+	ci->max_background = SGF_MAX_BACKGROUND;
 	ci->want = want;
 	ci->requester_flags = theirs;
 	ci->flags = agreed;
@@ -98,8 +99,8 @@ int sgf_negotiate_init(const struct sgf_session_opts *opts, const struct fuse_in
 	out->flags = (uint32_t)agreed;
 	if (agreed & FUSE_INIT_EXT)
 		out->flags2 = (uint32_t)(agreed >> 32);
-	out->max_background = 64;
-	out->congestion_threshold = 48;
+	out->max_background = SGF_MAX_BACKGROUND;
+	out->congestion_threshold = SGF_MAX_BACKGROUND * 3 / 4;
 	out->max_write = max_write;
 	out->time_gran = 1;
 	out->max_pages = (uint16_t)ci->max_pages;

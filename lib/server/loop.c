@@ -1,6 +1,8 @@
-/* lib/loop.c - worker threads: each receives a message, has the session
- * process it, and goes round again, with buffers allocated once at start.
- * /dev/fuse workers each get a cloned fd so they do not share one queue lock. */
+/* lib/server/loop.c - worker threads: each takes a request buffer from the
+ * session's pool, receives a message into it, has the session handle it and
+ * goes round again. A request the filesystem keeps stays with it, and the
+ * worker takes another buffer, waiting while the pool is empty: that wait is
+ * the backpressure that bounds memory. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,19 +11,14 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
-#include <sgfuse/loop.h>
-#include "session_priv.h"
+#include "loop.h"
 
 struct worker {
 	pthread_t thread;
 	struct sgf_loop *loop;
 	struct sgf_chan *ch;
-	bool owns_ch;          /* a clone, freed with the worker */
-	void *recv_mem;        /* allocation behind recv_buf */
-	char *recv_buf;        /* WRITE payloads land page-aligned */
-	size_t recv_size;
-	void *reply_buf;       /* page-aligned scratch for reply payloads */
-	struct sgf_splice_pipe pipe; /* stream: READ replies spliced through it */
+	bool owns_ch;          /* a clone, freed with the loop */
+	struct sgf_splice_pipe pipe; /* READ replies spliced through it */
 	bool has_pipe;
 	int err;
 };
@@ -34,27 +31,6 @@ struct sgf_loop {
 	struct worker *workers;
 	int done_fd;
 };
-
-static size_t round_up(size_t n, size_t to)
-{
-	return (n + to - 1) / to * to;
-}
-
-static int worker_buffers(struct worker *w, struct sgf_session *se)
-{
-	size_t recv = sgf_session_recv_size(se);
-	size_t lead = SGF_PAGE_SIZE - SGF_WRITE_PAYLOAD_OFFSET;
-	size_t total = round_up(lead + recv, SGF_PAGE_SIZE);
-
-	w->recv_mem = aligned_alloc(SGF_PAGE_SIZE, total);
-	w->reply_buf = aligned_alloc(SGF_PAGE_SIZE,
-				     round_up(sgf_session_reply_size(se), SGF_PAGE_SIZE));
-	if (w->recv_mem == NULL || w->reply_buf == NULL)
-		return -ENOMEM;
-	w->recv_buf = (char *)w->recv_mem + lead;
-	w->recv_size = total - lead;
-	return 0;
-}
 
 static unsigned pipe_max_size(void)
 {
@@ -69,13 +45,13 @@ static unsigned pipe_max_size(void)
 	return v;
 }
 
-/* A stream worker's splice pipe, big enough for the largest READ (one page
- * more for a range that starts mid-page) or as big as the system allows;
- * a READ it cannot hold is copied instead. No pipe is no harm: every READ
- * is then copied. */
+/* A worker's splice pipe, big enough for the largest READ (one page more
+ * for a range that starts mid-page) or as big as the system allows; a READ
+ * it cannot hold is copied instead. No pipe is no harm: every READ is then
+ * copied. */
 static void worker_pipe(struct worker *w, struct sgf_session *se)
 {
-	size_t want = round_up(sgf_session_reply_size(se), SGF_PAGE_SIZE) + SGF_PAGE_SIZE;
+	size_t want = sgf_session_reply_size(se) + 2 * SGF_PAGE_SIZE;
 	unsigned max = pipe_max_size();
 	int size;
 
@@ -99,16 +75,20 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct sgf_session *se = w->loop->se;
+	struct sgf_request *q = sgf_pool_get(se);
 	uint64_t one = 1;
 	bool peer_closed = false;
 
-	while (!sgf_session_exited(se)) {
-		ssize_t n = sgf_chan_recv(w->ch, w->recv_buf, w->recv_size);
-		int err;
+	while (q != NULL && !sgf_session_exited(se)) {
+		ssize_t n = sgf_chan_recv(w->ch, q->recv_buf, q->recv_size);
+		int ret;
 
 		if (n == -EINTR || n == -EAGAIN)
 			continue;
 		if (n == -ENODEV) {
+			/* Unmounted, peer gone, or shut down: the others see
+			 * the same; a shutdown(2) now would cut replies that
+			 * other workers are still sending. */
 			peer_closed = true;
 			break;
 		}
@@ -120,17 +100,22 @@ static void *worker_main(void *arg)
 			w->err = (int)n;
 			break;
 		}
-		err = sgf_session_process_spliced(se, w->ch, w->recv_buf, (size_t)n,
-						  w->reply_buf, w->has_pipe ? &w->pipe : NULL);
-		if (err == -ENODEV || err == -EPIPE || err == -EBADF)
+		ret = sgf_session_handle(se, w->ch, q, (size_t)n,
+					 w->has_pipe ? &w->pipe : NULL);
+		if (ret == SGF_KEPT) {
+			q = sgf_pool_get(se);
+			continue;
+		}
+		if (ret == -ENODEV || ret == -EPIPE || ret == -EBADF)
 			break;
-		if (err && se->opts.debug)
-			fprintf(stderr, "sgfuse: reply not sent: %s\n", strerror(-err));
+		if (ret < 0 && se->opts.debug)
+			fprintf(stderr, "sgfuse: reply not sent: %s\n", strerror(-ret));
 	}
-	/* Wake the workers sharing a stream channel, unless the peer closed
-	 * it: then they finish and send what they hold, and stop on their own
-	 * next receive. */
-	if (!sgf_chan_is_dev(w->ch) && !peer_closed)
+	if (q != NULL)
+		sgf_pool_put(q);
+	/* The first worker to stop ends the session for all: wake the others
+	 * (a peer that closed has already woken them). */
+	if (!peer_closed)
 		sgf_chan_shutdown(w->ch);
 	atomic_fetch_sub(&w->loop->running, 1);
 	if (write(w->loop->done_fd, &one, sizeof(one)) < 0)
@@ -142,8 +127,6 @@ static void free_worker(struct worker *w)
 {
 	if (w->owns_ch)
 		sgf_chan_free(w->ch);
-	free(w->recv_mem);
-	free(w->reply_buf);
 	if (w->has_pipe) {
 		close(w->pipe.fd[0]);
 		close(w->pipe.fd[1]);
@@ -174,17 +157,15 @@ struct sgf_loop *sgf_loop_start(struct sgf_session *se, struct sgf_chan *ch, uns
 		struct worker *w = &loop->workers[i];
 		w->loop = loop;
 		w->ch = ch;
-		if (i > 0 && sgf_chan_is_dev(ch)) {
+		if (i > 0) {
 			struct sgf_chan *c = sgf_chan_clone(ch);
-			if (c != NULL) /* without clone support, share the fd */
+			if (c != NULL) /* without clone support, share the channel */
 				w->ch = c, w->owns_ch = true;
 		}
-		err = worker_buffers(w, se);
-		if (err == 0 && !sgf_chan_is_dev(w->ch))
+		if (sgf_chan_can_splice(w->ch))
 			worker_pipe(w, se);
 		atomic_fetch_add(&loop->running, 1);
-		if (err == 0)
-			err = -pthread_create(&w->thread, NULL, worker_main, w);
+		err = -pthread_create(&w->thread, NULL, worker_main, w);
 		if (err) {
 			atomic_fetch_sub(&loop->running, 1);
 			free_worker(w);
@@ -203,6 +184,12 @@ fail:
 	free(loop);
 	errno = err ? -err : ENOMEM;
 	return NULL;
+}
+
+void sgf_loop_stop(struct sgf_loop *loop)
+{
+	sgf_chan_shutdown(loop->ch);
+	sgf_pool_close(loop->se);
 }
 
 int sgf_loop_done_fd(const struct sgf_loop *loop)
@@ -224,10 +211,17 @@ int sgf_loop_join(struct sgf_loop *loop)
 		pthread_join(w->thread, NULL);
 		if (w->err && first == 0)
 			first = w->err;
-		free_worker(w);
 	}
+	return first;
+}
+
+void sgf_loop_free(struct sgf_loop *loop)
+{
+	if (loop == NULL)
+		return;
+	for (unsigned i = 0; i < loop->nworkers; i++)
+		free_worker(&loop->workers[i]);
 	close(loop->done_fd);
 	free(loop->workers);
 	free(loop);
-	return first;
 }

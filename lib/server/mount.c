@@ -1,4 +1,4 @@
-/* lib/mount.c - attach a /dev/fuse fd to a directory: mount(2) directly as
+/* lib/server/mount.c - attach a /dev/fuse fd to a directory: mount(2) directly as
  * root, or through fusermount3, which mounts for us and hands the fd back
  * over a socket (SCM_RIGHTS) named by _FUSE_COMMFD. */
 #include <errno.h>
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <sgfuse/mount.h>
+#include "mount.h"
 
 #define FUSERMOUNT "fusermount3"
 

@@ -1,7 +1,8 @@
-/* sgfuse/mount.h - attach a /dev/fuse session to a directory and detach it:
- * mount(2) when we are root, fusermount3 (and its comm-fd protocol) when not. */
-#ifndef SGFUSE_MOUNT_H
-#define SGFUSE_MOUNT_H
+/* lib/server/mount.h - attach a /dev/fuse session to a directory and detach
+ * it: mount(2) when we are root, fusermount3 (and its comm-fd protocol) when
+ * not. Internal; the server object mounts. */
+#ifndef SGFUSE_SERVER_MOUNT_H
+#define SGFUSE_SERVER_MOUNT_H
 
 #include <stdbool.h>
 #include <stdint.h>

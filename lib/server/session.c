@@ -1,9 +1,10 @@
-/* lib/session.c - a session's life: creation with its options, the INIT
- * handshake that settles it, accessors, and the buffer sizes workers need. */
+/* lib/server/session.c - a session's life: creation with its options and
+ * request pool, the INIT handshake that settles it, accessors, and the
+ * buffer sizes requests need. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "session_priv.h"
+#include "session.h"
 
 /* Largest xattr value and symlink target a reply may carry. */
 #define SGF_XATTR_MAX 65536u
@@ -32,7 +33,16 @@ struct sgf_session *sgf_session_new(const struct sgf_ops *ops, void *fs,
 		se->opts.max_pages_limit = sgf_kernel_max_pages_limit();
 	se->max_pages_offer = sgf_derive_max_pages(se->opts.max_write, se->opts.max_pages,
 						   se->opts.max_pages_limit);
+	if (se->opts.max_inflight == 0)
+		se->opts.max_inflight = SGF_MAX_BACKGROUND + 2;
 	pthread_mutex_init(&se->init_lock, NULL);
+	int err = sgf_pool_init(se, se->opts.max_inflight);
+	if (err) {
+		pthread_mutex_destroy(&se->init_lock);
+		free(se);
+		errno = -err;
+		return NULL;
+	}
 	return se;
 }
 
@@ -40,6 +50,7 @@ void sgf_session_destroy(struct sgf_session *se)
 {
 	if (se == NULL)
 		return;
+	sgf_pool_free(se);
 	pthread_mutex_destroy(&se->init_lock);
 	free(se);
 }
@@ -82,7 +93,7 @@ out:
 
 const struct sgf_conn_info *sgf_session_conn(const struct sgf_session *se)
 {
-	return &se->conn;
+	return se != NULL && atomic_load(&se->initialized) ? &se->conn : NULL;
 }
 
 bool sgf_session_initialized(const struct sgf_session *se)

@@ -60,7 +60,10 @@ static void client_close(void *handle)
 static int64_t client_requests(void *ctx, uint32_t opcode)
 {
 	struct client_ctx *cc = ctx;
-	return (int64_t)atomic_load(&sgf_client_stats(cc->c)->count[opcode]);
+	struct sgf_stats st;
+
+	sgf_stats_snapshot(sgf_client_stats(cc->c), &st);
+	return (int64_t)st.count[opcode];
 }
 
 static void client_destroy(void *ctx)
