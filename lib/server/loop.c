@@ -5,6 +5,7 @@
  * the backpressure that bounds memory. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdatomic.h>
@@ -114,9 +115,11 @@ static void *worker_main(void *arg)
 	if (q != NULL)
 		sgf_pool_put(q);
 	/* The first worker to stop ends the session for all: wake the others
-	 * (a peer that closed has already woken them). */
+	 * (a peer that closed has already woken its receivers), also those
+	 * waiting for a buffer that a kept request may never give back. */
 	if (!peer_closed)
 		sgf_chan_shutdown(w->ch);
+	sgf_pool_close(se);
 	atomic_fetch_sub(&w->loop->running, 1);
 	if (write(w->loop->done_fd, &one, sizeof(one)) < 0)
 		w->err = w->err ? w->err : -errno;
@@ -153,6 +156,11 @@ struct sgf_loop *sgf_loop_start(struct sgf_session *se, struct sgf_chan *ch, uns
 		err = -errno;
 		goto fail;
 	}
+	/* Workers take no signals: those are the application's (and a
+	 * handled SIGTERM must reach the server's signalfd, not a worker). */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned i = 0; i < nthreads; i++) {
 		struct worker *w = &loop->workers[i];
 		w->loop = loop;
@@ -173,6 +181,7 @@ struct sgf_loop *sgf_loop_start(struct sgf_session *se, struct sgf_chan *ch, uns
 		}
 		started++;
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	loop->nworkers = started;
 	if (started == 0)
 		goto fail;
