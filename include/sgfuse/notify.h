@@ -20,7 +20,9 @@
  *    SETATTR (truncate) of the same inode, or a READ the kernel issued for
  *    its page cache (waits on the locked page).
  * Outside those, calling from inside an operation is fine. From another
- * thread (a backend callback) every call is safe. Retrieving page-cache
+ * thread (a backend callback) every call is safe, except from the thread
+ * that must answer the kept request the kernel is waiting on with those
+ * locks held (answer it first, or notify from elsewhere). Retrieving page-cache
  * contents (FUSE_NOTIFY_RETRIEVE) is not offered: its reply arrives as a
  * request, which a synchronous call cannot wait for without tying a worker
  * thread to it. */

@@ -61,12 +61,14 @@ struct sgf_dirbuf {
 /* Room for one more entry named with namelen bytes? (plus: readdirplus). Call
  * before taking a lookup reference for a readdirplus entry. */
 bool sgf_dirbuf_fits(const struct sgf_dirbuf *db, size_t namelen, bool plus);
-/* Append one entry; off is the cookie that resumes after it. -ENOSPC when
- * it does not fit (nothing appended). */
+/* Append one entry; type is a DT_* value (st_mode >> 12), off the cookie
+ * that resumes after it. -ENOSPC when it does not fit, -EINVAL for an
+ * empty name or one over 255 bytes (nothing appended either way). */
 int sgf_dirbuf_add(struct sgf_dirbuf *db, const char *name, size_t namelen,
 		   uint64_t ino, uint32_t type, uint64_t off);
-/* The same with the entry's attributes (READDIRPLUS). A nonzero
- * entry->nodeid hands the requester one lookup reference, as LOOKUP does. */
+/* The same with the entry's attributes (READDIRPLUS; inode number and type
+ * come from entry->attr). A nonzero entry->nodeid hands the requester one
+ * lookup reference, as LOOKUP does. */
 int sgf_dirbuf_add_plus(struct sgf_dirbuf *db, const char *name, size_t namelen,
 			const struct fuse_entry_out *entry, uint64_t off);
 
@@ -76,8 +78,9 @@ void sgf_fill_attr(struct fuse_attr *a, const struct stat *st);
 void sgf_fill_kstatfs(struct fuse_kstatfs *k, const struct statvfs *sv);
 
 /*
- * The filesystem. Every operation is optional: a missing one answers ENOSYS
- * (RELEASE and RELEASEDIR: 0). The table is copied when the server is made
+ * The filesystem. Every operation is optional: a missing one answers ENOSYS,
+ * except OPEN and OPENDIR (success with fh 0) and RELEASE and RELEASEDIR
+ * (success). The table is copied when the server is made
  * and passed with its size, so a program built against an older, shorter
  * table keeps working: operations past its end count as missing.
  *
@@ -98,6 +101,16 @@ void sgf_fill_kstatfs(struct fuse_kstatfs *k, const struct statvfs *sv);
  * (FUSE_ROOT_ID) is never looked up and never forgotten. When a session ends,
  * every reference it held is gone without FORGETs: drop them in destroy (or
  * free the per-session filesystem, see sgf_server_opts.fs_new).
+ *
+ * The filesystem pointer. Operations get it as r->fs, init and destroy as
+ * fs: the server's, or the session's own when sgf_server_opts.fs_new made
+ * one.
+ *
+ * Keeping. An operation that called sgf_req_keep() should return
+ * SGF_DEFER; if it returns a result instead, that result is the reply and
+ * the kept handle is void. A reply sent through the handle before the
+ * operation returns is fine (then return SGF_DEFER). SGF_DEFER without
+ * sgf_req_keep() is answered EIO and counted in stats.refused.
  *
  * Threads. Operations run on the server's worker threads, several at once,
  * in any order (only a request's own reply orders it); they may block, but a
@@ -204,7 +217,8 @@ struct sgf_ops {
 		     const struct fuse_lseek_in *in, struct fuse_lseek_out *out);
 
 	/* The requester gave up on request r (its caller got a signal): r is
-	 * in flight, kept or still in its operation. Called on a worker
+	 * in flight, kept or still in its operation; it is the same pointer
+	 * sgf_req_keep() returned. Called on a worker
 	 * thread; it must not block or reply itself (tell whoever owns r,
 	 * which then answers, typically -EINTR; or answer normally: the
 	 * protocol allows it). sgf_req_interrupted(r) tells the same. */

@@ -81,9 +81,13 @@ int sgf_server_new(struct sgf_server **out, const struct sgf_ops *ops, size_t op
  *   server unmounts it on every path out of run, and in destroy.
  * listen: "unix:PATH": a stream socket, mode 0600, one session per
  *   connection (at most 128 at once), peers other than our user and root
- *   refused; PATH is removed at the end. -EEXIST when PATH is not a socket.
+ *   refused; PATH is removed at the end. A socket file already at PATH
+ *   is replaced; -EEXIST when PATH is another kind of file, -EINVAL for
+ *   an address not of that form, -ENAMETOOLONG for a long PATH.
  * attach: a connected stream socket, or a /dev/fuse fd mounted elsewhere;
- *   the server owns fd from here on, even on failure. */
+ *   the server owns fd from here on, even on failure (-ENOTSOCK for any
+ *   other kind of fd).
+ * All three: -EBUSY when the server has an endpoint already. */
 int sgf_server_mount(struct sgf_server *srv, const char *mountpoint);
 int sgf_server_listen(struct sgf_server *srv, const char *address);
 int sgf_server_attach(struct sgf_server *srv, int fd);
@@ -91,9 +95,12 @@ int sgf_server_attach(struct sgf_server *srv, int fd);
 /* Serve until the session ends (the kernel unmounted it, the peer hung up
  * or sent DESTROY), sgf_server_exit() is called, or a handled signal
  * arrives; then unmount, stop and join the workers, answer EIO to kept
- * requests, call ops->destroy and return. 0 for any of those ends, -errno
- * when serving failed (the endpoint broke, a worker could not start).
- * Called once per server. */
+ * requests, call ops->destroy and return. A listening server accepts
+ * connections (each a session with its own `threads` workers, ended the
+ * same way) until sgf_server_exit() or a signal, then ends them all.
+ * 0 for any of those ends, -errno when serving failed (the endpoint broke,
+ * a worker could not start); -ENOTCONN without an endpoint, -EALREADY
+ * when called a second time. */
 int sgf_server_run(struct sgf_server *srv);
 
 /* Make sgf_server_run() return promptly. Safe from any thread, from inside
@@ -127,10 +134,11 @@ struct sgf_main_ext {
 				 * shown in the usage line, e.g. "SOURCE" */
 	unsigned nargs;         /* how many of them there are */
 	const char *help;       /* the filesystem's -o options, for --help */
-	/* Each positional argument in turn (index from 0), then each -o
-	 * option sgf_main does not know (value NULL for a bare flag). Return 0,
-	 * -ENOENT for an option it does not know either, or another -errno
-	 * with a one-line reason in err. */
+	/* opt: each -o option sgf_main does not know, in command-line order
+	 * (value NULL for a bare flag); then arg: each positional argument
+	 * (index from 0). key, value and arg point into argv. Return 0,
+	 * -ENOENT (opt) for an option it does not know either, or another
+	 * -errno with a one-line reason in err. */
 	int (*arg)(void *fs, unsigned index, const char *arg, char *err, size_t errlen);
 	int (*opt)(void *fs, const char *key, const char *value, char *err, size_t errlen);
 	/* Once the command line is accepted, before anything is mounted or
@@ -142,15 +150,18 @@ struct sgf_main_ext {
 };
 
 /* Run a filesystem with the standard command line and return the process
- * exit status (0 ok, 1 runtime error, 2 usage error):
+ * exit status (0 ok, 1 runtime error, 2 usage error, with one line on
+ * stderr saying why):
  *   PROG [-f] [-o OPT,...] [ARGS...] MOUNTPOINT
  *   PROG --listen unix:PATH [-o OPT,...] [ARGS...]
- *   PROG --help | --version
+ *   PROG -h | --help | -V | --version
  * Options: max_write=, max_pages=, max_read=, threads=, max_inflight=,
  * allow_other, default_permissions, fsname=, subtype=, stats, stats_file=,
  * debug, plus the filesystem's own. Without -f it goes to the background
- * once mounted (the parent exits with the child's verdict). Signals as
- * sgf_server_opts.handle_signals. See sgf_main(3). */
+ * once mounted (the parent exits with the child's verdict; the child leaves
+ * its working directory for / and sends stderr to /dev/null: use absolute
+ * paths). It sets umask(0), since modes arrive masked by the requester's
+ * umask. Signals as sgf_server_opts.handle_signals. See sgf_main(3). */
 int sgf_main(int argc, char **argv, const struct sgf_ops *ops, size_t ops_size, void *fs);
 int sgf_main_ext(int argc, char **argv, const struct sgf_ops *ops, size_t ops_size,
 		 void *fs, const struct sgf_main_ext *ext);

@@ -13,7 +13,8 @@
 extern "C" {
 #endif
 
-/* Histogram bucket b counts sizes in [2^(b-1), 2^b); bucket 0 counts size 0. */
+/* Histogram bucket b counts sizes in [2^(b-1), 2^b); bucket 0 counts size 0,
+ * the last bucket also every larger size. */
 #define SGF_HIST_BUCKETS 33
 
 struct sgf_stats {

@@ -190,10 +190,12 @@ static long call_op(struct sgf_session *se, struct sgf_request *q)
 	case FUSE_LINK:
 		return CALL(link, rq, ((const struct fuse_link_in *)a)->oldnodeid, ino, p->name,
 			    &out->e);
+	/* Without open/opendir every open succeeds with fh 0 (a directory
+	 * that cannot be opened cannot be listed). */
 	case FUSE_OPEN:
-		return CALL(open, rq, ino, a, &out->o);
+		return ops->open ? ops->open(rq, ino, a, &out->o) : 0;
 	case FUSE_OPENDIR:
-		return CALL(opendir, rq, ino, a, &out->o);
+		return ops->opendir ? ops->opendir(rq, ino, a, &out->o) : 0;
 	case FUSE_CREATE:
 		return CALL(create, rq, ino, p->name, a, &out->e, &q->open2);
 	case FUSE_READ:

@@ -135,7 +135,7 @@ int sgf_main_ext(int argc, char **argv, const struct sgf_ops *ops, size_t ops_si
 	int ret;
 
 	if (sgf_cmdline_parse(argc, argv, ext, fs, &cl, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s: %s\nTry '%s --help' for more information.\n", prog, err, prog);
+		fprintf(stderr, "%s: %s (see %s --help)\n", prog, err, prog);
 		return 2;
 	}
 	if (cl.help) {
