@@ -18,9 +18,9 @@
 /* Pages the kernel uses per request when FUSE_MAX_PAGES is not agreed. */
 #define SGF_LEGACY_MAX_PAGES 32u
 
-uint32_t sgf_kernel_max_pages_limit(void)
+unsigned sgf_read_sysctl(const char *path)
 {
-	FILE *f = fopen("/proc/sys/fs/fuse/max_pages_limit", "re");
+	FILE *f = fopen(path, "re");
 	unsigned v = 0;
 
 	if (f != NULL) {
@@ -28,6 +28,13 @@ uint32_t sgf_kernel_max_pages_limit(void)
 			v = 0;
 		fclose(f);
 	}
+	return v;
+}
+
+uint32_t sgf_kernel_max_pages_limit(void)
+{
+	unsigned v = sgf_read_sysctl("/proc/sys/fs/fuse/max_pages_limit");
+
 	return v ? v : 256;
 }
 

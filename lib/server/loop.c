@@ -33,19 +33,6 @@ struct sgf_loop {
 	int done_fd;
 };
 
-static unsigned pipe_max_size(void)
-{
-	FILE *f = fopen("/proc/sys/fs/pipe-max-size", "re");
-	unsigned v = 0;
-
-	if (f != NULL) {
-		if (fscanf(f, "%u", &v) != 1)
-			v = 0;
-		fclose(f);
-	}
-	return v;
-}
-
 /* A worker's splice pipe, big enough for the largest READ (one page more
  * for a range that starts mid-page) or as big as the system allows; a READ
  * it cannot hold is copied instead. No pipe is no harm: every READ is then
@@ -53,7 +40,7 @@ static unsigned pipe_max_size(void)
 static void worker_pipe(struct worker *w, struct sgf_session *se)
 {
 	size_t want = sgf_session_reply_size(se) + 2 * SGF_PAGE_SIZE;
-	unsigned max = pipe_max_size();
+	unsigned max = sgf_read_sysctl("/proc/sys/fs/pipe-max-size");
 	int size;
 
 	if (pipe2(w->pipe.fd, O_CLOEXEC) != 0)

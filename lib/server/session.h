@@ -114,6 +114,9 @@ int sgf_negotiate_init(const struct sgf_session_opts *opts, const struct fuse_in
 		       size_t arg_len, struct fuse_init_out *out, size_t *out_len,
 		       struct sgf_conn_info *ci);
 
+/* A number from a /proc/sys file; 0 when unreadable. */
+unsigned sgf_read_sysctl(const char *path);
+
 /* Read the kernel's fs.fuse.max_pages_limit (256 if unreadable). */
 uint32_t sgf_kernel_max_pages_limit(void);
 
