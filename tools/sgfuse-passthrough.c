@@ -33,15 +33,18 @@ static int take_opt(void *fs, const char *key, const char *val, char *err, size_
 
 	if (strcmp(key, "backing_direct") != 0)
 		return -ENOENT;
-	if (val && !strcmp(val, "auto"))
+	if (val == NULL || *val == '\0') {
+		snprintf(err, errlen, "option 'backing_direct' needs a value");
+		return -EINVAL;
+	}
+	if (!strcmp(val, "auto"))
 		cf->pt.backing_direct = SGF_BACKING_DIRECT_AUTO;
 	else if (val && !strcmp(val, "on"))
 		cf->pt.backing_direct = SGF_BACKING_DIRECT_ON;
 	else if (val && !strcmp(val, "off"))
 		cf->pt.backing_direct = SGF_BACKING_DIRECT_OFF;
 	else {
-		snprintf(err, errlen, "backing_direct must be auto, on or off, got '%s'",
-			 val ? val : "");
+		snprintf(err, errlen, "backing_direct must be auto, on or off, got '%s'", val);
 		return -EINVAL;
 	}
 	return 0;

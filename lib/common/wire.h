@@ -23,7 +23,9 @@ struct sgf_opdesc {
 	uint32_t in_size;    /* fixed argument size after fuse_in_header */
 	enum sgf_tail tail;
 	bool no_reply;       /* FORGET, BATCH_FORGET, INTERRUPT, NOTIFY_REPLY:
-			      * never answered, not even with an error */
+			      * never answered with an error of ours (a
+			      * malformed one is dropped; INTERRUPT gets the
+			      * protocol's EAGAIN for an unknown request) */
 };
 
 /* The table row for opcode, or NULL when the number is not an opcode. */

@@ -174,9 +174,10 @@ int sgf_conn_start(struct sgf_conn *c)
 	return c->loop ? 0 : -errno;
 }
 
-void sgf_conn_end(struct sgf_conn *c)
+int sgf_conn_end(struct sgf_conn *c)
 {
 	struct sgf_server *srv = c->srv;
+	int ret;
 
 	if (c->loop && !c->joined) {
 		sgf_loop_stop(c->loop);
@@ -194,7 +195,9 @@ void sgf_conn_end(struct sgf_conn *c)
 		srv->opts.fs_free(srv->fs, c->fs);
 	sgf_stats_merge(&srv->ended, sgf_session_stats(c->se));
 	sgf_session_destroy(c->se);
+	ret = c->err;
 	free(c);
+	return ret;
 }
 
 void sgf_server_exit(struct sgf_server *srv)
@@ -294,8 +297,8 @@ static int run_single(struct sgf_server *srv)
 	pthread_mutex_lock(&srv->lock);
 	srv->single = NULL;
 	pthread_mutex_unlock(&srv->lock);
-	sgf_conn_end(c);
-	return err ? err : c->err;
+	int end_err = sgf_conn_end(c);
+	return err ? err : end_err;
 }
 
 int sgf_server_run(struct sgf_server *srv)

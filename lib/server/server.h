@@ -56,8 +56,9 @@ int sgf_conn_new(struct sgf_server *srv, struct sgf_conn **out);
 /* Start its workers on c->ch. 0 or -errno. */
 int sgf_conn_start(struct sgf_conn *c);
 /* Stop, join, answer kept requests EIO, call destroy once, free (the
- * statistics go into srv->ended first). */
-void sgf_conn_end(struct sgf_conn *c);
+ * statistics go into srv->ended first). Returns how serving ended: 0 or
+ * the first worker's -errno. */
+int sgf_conn_end(struct sgf_conn *c);
 
 /* Serve a listening socket until exit (endpoint.c). 0 or -errno. */
 int sgf_listen_run(struct sgf_server *srv);

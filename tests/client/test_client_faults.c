@@ -187,7 +187,7 @@ static int handler(struct fake_srv *s, const struct fuse_in_header *h, const voi
 
 static uint64_t malformed(struct sgf_client *c)
 {
-	return atomic_load(&sgf_client_stats(c)->malformed);
+	return __atomic_load_n(&sgf_client_stats(c)->malformed, __ATOMIC_RELAXED);
 }
 
 /* A connection to a fresh fake server in mode m. */
@@ -504,7 +504,8 @@ static void hang_up(bool kill_process)
 	if (kill_process) {
 		/* Kill it once every reader has requests out (the stall keeps
 		 * them there); polling our own counters, no timing involved. */
-		while (atomic_load(&sgf_client_stats(c)->count[FUSE_READ]) < 4 * 8)
+		const uint64_t *reads = &sgf_client_stats(c)->count[FUSE_READ];
+		while (__atomic_load_n(reads, __ATOMIC_RELAXED) < 4 * 8)
 			usleep(1000);
 		kill(s.child, SIGKILL);
 	}

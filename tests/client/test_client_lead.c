@@ -434,7 +434,7 @@ static void killed_while_sending(void)
 	pthread_create(&th, NULL, writer_main, &wr);
 	/* Kill once the second WRITE is on its way; whether the sender is
 	 * already blocked or not, the call must end the same way. */
-	while (atomic_load(&sgf_client_stats(c)->count[FUSE_WRITE]) < 2)
+	while (__atomic_load_n(&sgf_client_stats(c)->count[FUSE_WRITE], __ATOMIC_RELAXED) < 2)
 		usleep(1000);
 	usleep(20000);
 	kill(s.child, SIGKILL);

@@ -1,12 +1,14 @@
 /* tests/client/test_client_server.c - our client against our server, in one
  * process: the passthrough filesystem over a temp directory served on one end
- * of a socketpair by the session and its workers, the client on the other.
+ * of a socketpair by the server object (sgf_server_attach, sgf_server_run on
+ * a thread), the client on the other.
  * Metadata round trips are checked against the backing directory; request
  * counts against the server's own statistics; and random vectored reads and
  * writes from several threads against an in-memory model and, at the end,
  * against the backing file itself. READs spliced to the socket (large ones)
  * and copied (small ones) are checked at odd offsets, at end of file and
- * after truncation, and the splice send itself on a bare socketpair. */
+ * after truncation (the splice send itself on a bare socketpair is a
+ * channel internal: tests/unit/test_chan_stream.c). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,13 +16,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
-#include <sgfuse/channel.h>
 #include <sgfuse/client.h>
-#include <sgfuse/loop.h>
 #include <sgfuse/passthrough.h>
 #include <sgfuse/server.h>
 #include "check.h"
@@ -33,39 +33,77 @@
 
 struct server {
 	struct sgf_passthrough *pt;
-	struct sgf_session *se;
-	struct sgf_chan *ch;
-	struct sgf_loop *loop;
+	struct sgf_server *srv;
+	pthread_t runner;
+	bool running;
+	int run_ret;
 };
 
 static char backing[] = "/tmp/sgf-client-server-XXXXXX";
 
-static int server_start(struct server *s, int fd)
+static void *server_run(void *arg)
 {
-	memset(s, 0, sizeof(*s));
-	s->pt = sgf_passthrough_new(backing, NULL);
-	if (!s->pt)
-		return -1;
-	s->se = sgf_session_new(sgf_passthrough_ops(), s->pt, NULL);
-	s->ch = s->se ? sgf_chan_stream_new(fd) : NULL;
-	s->loop = s->ch ? sgf_loop_start(s->se, s->ch, 2) : NULL;
-	return s->loop ? 0 : -1;
+	struct server *s = arg;
+	s->run_ret = sgf_server_run(s->srv);
+	return NULL;
 }
 
+/* Serve the backing directory on fd (taken over even on failure) with two
+ * workers. 0 or -errno. */
+static int server_start(struct server *s, int fd)
+{
+	struct sgf_server_opts o = { .threads = 2 };
+	const struct sgf_ops *ops = sgf_passthrough_ops();
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	s->run_ret = 1;
+	s->pt = sgf_passthrough_new(backing, NULL);
+	if (!s->pt) {
+		close(fd);
+		return -errno;
+	}
+	err = sgf_server_new(&s->srv, ops, sizeof(*ops), s->pt, &o);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	err = sgf_server_attach(s->srv, fd);
+	if (err == 0)
+		err = -pthread_create(&s->runner, NULL, server_run, s);
+	s->running = err == 0;
+	return err;
+}
+
+/* The client hung up: run must return by itself (bounded wait; asked to
+ * exit otherwise). Returns what run returned. */
 static int server_stop(struct server *s)
 {
-	int r = s->loop ? sgf_loop_join(s->loop) : -1;
-	if (s->se)
-		sgf_session_destroy(s->se);
-	if (s->ch)
-		sgf_chan_free(s->ch);
+	struct timespec until;
+	int r = -1;
+
+	if (s->running) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 30;
+		if (pthread_timedjoin_np(s->runner, NULL, &until) != 0) {
+			fprintf(stderr, "FAIL: the server did not end after the disconnect\n");
+			check_failures++;
+			sgf_server_exit(s->srv);
+			pthread_join(s->runner, NULL);
+		}
+		r = s->run_ret;
+	}
+	sgf_server_destroy(s->srv);
 	sgf_passthrough_free(s->pt);
 	return r;
 }
 
+/* Requests of opcode op the server has counted so far. */
 static uint64_t server_count(struct server *s, uint32_t op)
 {
-	return atomic_load(&sgf_session_stats(s->se)->count[op]);
+	struct sgf_stats st;
+	sgf_server_stats(s->srv, &st);
+	return st.count[op];
 }
 
 static char *backing_path(char *buf, size_t size, const char *name)
@@ -434,110 +472,6 @@ static void spliced_reads(struct sgf_client *c)
 	free(buf);
 }
 
-static size_t pipe_pending(const struct sgf_splice_pipe *p)
-{
-	int n = -1;
-	return ioctl(p->fd[0], FIONREAD, &n) == 0 ? (size_t)n : (size_t)-1;
-}
-
-/* One spliced reply read back whole: header, then the payload. */
-static void recv_spliced(int fd, uint64_t unique, const uint8_t *want, size_t n)
-{
-	struct fuse_out_header oh;
-	uint8_t *got = malloc(n ? n : 1);
-	size_t have = 0;
-
-	CHECK_EQ(recv(fd, &oh, sizeof(oh), MSG_WAITALL), (ssize_t)sizeof(oh));
-	CHECK_EQ(oh.len, sizeof(oh) + n);
-	CHECK_EQ(oh.unique, unique);
-	CHECK_EQ(oh.error, 0);
-	while (got && have < n) {
-		ssize_t r = recv(fd, got + have, n - have, 0);
-		if (r <= 0)
-			break;
-		have += (size_t)r;
-	}
-	CHECK_EQ(have, n);
-	CHECK(got && memcmp(got, want, n) == 0);
-	free(got);
-}
-
-/* sgf_chan_send_spliced on its own: whole and short payloads, a range the
- * pipe cannot hold, a file splice refuses, /dev/fuse, a departed peer; the
- * pipe is empty after each. */
-static void splice_send(void)
-{
-	struct sgf_splice_pipe p = { .slots = 0 };
-	const size_t fsize = 200000;
-	uint8_t *data = malloc(fsize);
-	char path[512];
-	int sv[2], fd, dirfd;
-
-	CHECK(data != NULL);
-	CHECK_EQ(write_backing("raw", fsize), 0);
-	fd = open(backing_path(path, sizeof(path), "raw"), O_RDONLY);
-	CHECK(fd >= 0);
-	CHECK_EQ(pipe(p.fd), 0);
-	CHECK(fcntl(p.fd[1], F_SETPIPE_SZ, 64 * 1024) >= 64 * 1024);
-	p.slots = (unsigned)fcntl(p.fd[1], F_GETPIPE_SZ) / PAGE;
-	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	struct sgf_chan *ch = sgf_chan_stream_new(sv[1]);
-	CHECK(ch != NULL && data != NULL && fd >= 0);
-	if (!ch || !data || fd < 0)
-		goto out;
-	for (size_t i = 0; i < fsize; i++)
-		data[i] = pattern(i);
-
-	struct fuse_out_header oh = { .unique = 7 };
-	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, 0, 40000, &p), 40000);
-	recv_spliced(sv[0], 7, data, 40000);
-	oh.unique = 8;
-	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, 123, 50000, &p), 50000);
-	recv_spliced(sv[0], 8, data + 123, 50000);
-	oh.unique = 9; /* short at end of file */
-	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, fsize - 1000, 60000, &p),
-		 1000);
-	recv_spliced(sv[0], 9, data + fsize - 1000, 1000);
-	oh.unique = 10; /* past end of file: header only */
-	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, fsize + 5, 60000, &p), 0);
-	recv_spliced(sv[0], 10, data, 0);
-	CHECK_EQ(pipe_pending(&p), 0);
-
-	/* Nothing sent for these: the caller copies instead. */
-	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, 0, 128 * 1024, &p), -EAGAIN);
-	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, 100, 64 * 1024, &p), -EAGAIN);
-	dirfd = open(backing, O_RDONLY | O_DIRECTORY);
-	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), dirfd, 0, 4096, &p), -EAGAIN);
-	close(dirfd);
-	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, 8, fd, 0, 4096, &p), -EINVAL);
-	int nothing = 0;
-	CHECK_EQ(ioctl(sv[0], FIONREAD, &nothing), 0);
-	CHECK_EQ(nothing, 0);
-	CHECK_EQ(pipe_pending(&p), 0);
-
-	struct sgf_chan *dev = sgf_chan_dev_new(open("/dev/null", O_RDWR | O_CLOEXEC));
-	CHECK(dev != NULL);
-	if (dev)
-		CHECK_EQ(sgf_chan_send_spliced(dev, &oh, sizeof(oh), fd, 0, 4096, &p),
-			 -EOPNOTSUPP);
-	sgf_chan_free(dev);
-
-	/* The peer left: the channel is gone, the pipe empty again. */
-	close(sv[0]);
-	sv[0] = -1;
-	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, 0, 40000, &p), -ENODEV);
-	CHECK_EQ(pipe_pending(&p), 0);
-out:
-	sgf_chan_free(ch);
-	if (sv[0] >= 0)
-		close(sv[0]);
-	if (fd >= 0)
-		close(fd);
-	close(p.fd[0]);
-	close(p.fd[1]);
-	free(data);
-}
-
 int main(void)
 {
 	struct server s;
@@ -567,12 +501,11 @@ int main(void)
 		CHECK_EQ(sgf_release(c, &f), 0);
 		sgf_forget(c, e.nodeid, 1);
 		spliced_reads(c);
-		CHECK_EQ(atomic_load(&sgf_client_stats(c)->malformed), 0);
+		CHECK_EQ(__atomic_load_n(&sgf_client_stats(c)->malformed, __ATOMIC_RELAXED), 0);
 		CHECK_EQ(sgf_client_disconnect(c), 0);
 	}
 	CHECK_EQ(server_stop(&s), 0);
 	small_table();
-	splice_send();
 	free(arena);
 	remove_tree(backing);
 	return check_exit();

@@ -296,8 +296,8 @@ static void session_default(uint8_t *arena, uint8_t *back)
 	CHECK_EQ(sgf_unlink(c, FUSE_ROOT_ID, "data"), 0);
 
 	struct sgf_stats *st = sgf_client_stats(c);
-	CHECK(atomic_load(&st->count[FUSE_WRITE]) > 0);
-	CHECK_EQ(atomic_load(&st->malformed), 0);
+	CHECK(__atomic_load_n(&st->count[FUSE_WRITE], __ATOMIC_RELAXED) > 0);
+	CHECK_EQ(__atomic_load_n(&st->malformed, __ATOMIC_RELAXED), 0);
 	CHECK_EQ(sgf_client_disconnect(c), 0);
 	CHECK_EQ(lfs_stop(s), 0);
 }

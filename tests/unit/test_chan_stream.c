@@ -1,17 +1,21 @@
 /* tests/unit/test_chan_stream.c - the stream channel's framing over a
  * socketpair: split and back-to-back messages, oversized and broken ones,
- * hang-up, shutdown, and concurrent senders and receivers. */
+ * hang-up, shutdown, concurrent senders and receivers, and spliced READ
+ * replies (sgf_chan_send_spliced) on their own. */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/fuse.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <sgfuse/channel.h>
 #include "check.h"
+#include "chan.h"
 
 #define HDR sizeof(struct fuse_in_header)
 
@@ -75,7 +79,7 @@ static void check_basics(void)
 	unsigned char m[4096], buf[8192];
 	uint64_t u;
 	pair(&ch, &peer);
-	CHECK(!sgf_chan_is_dev(ch));
+	CHECK(sgf_chan_can_splice(ch)); /* a stream, not /dev/fuse */
 	CHECK(sgf_chan_fd(ch) >= 0);
 	errno = 0;
 	CHECK(sgf_chan_clone(ch) == NULL);
@@ -175,6 +179,18 @@ static void check_shutdown(void)
 	pthread_join(t, NULL);
 	CHECK_EQ(b.r, -ENODEV);
 	unsigned char buf[4096];
+	CHECK_EQ(sgf_chan_recv(ch, buf, sizeof(buf)), -ENODEV);
+	CHECK(sgf_chan_is_shut(ch));
+	close(peer);
+	sgf_chan_free(ch);
+
+	/* Shut down with a whole message waiting: still -ENODEV, nothing
+	 * more is received. */
+	pair(&ch, &peer);
+	unsigned char m[64];
+	make_msg(m, sizeof(m), 1);
+	write_all(peer, m, sizeof(m));
+	sgf_chan_shutdown(ch);
 	CHECK_EQ(sgf_chan_recv(ch, buf, sizeof(buf)), -ENODEV);
 	close(peer);
 	sgf_chan_free(ch);
@@ -298,11 +314,135 @@ static void check_concurrent_recv(void)
 	sgf_chan_free(ch);
 }
 
+/* The byte the splice test file holds at offset i: varies within a page
+ * and across. */
+static uint8_t pattern(uint64_t i)
+{
+	return (uint8_t)(i * 7 + i / 4096 * 13 + 1);
+}
+
+static size_t pipe_pending(const struct sgf_splice_pipe *p)
+{
+	int n = -1;
+	return ioctl(p->fd[0], FIONREAD, &n) == 0 ? (size_t)n : (size_t)-1;
+}
+
+/* One spliced reply read back whole: header, then the payload. */
+static void recv_spliced(int fd, uint64_t unique, const uint8_t *want, size_t n)
+{
+	struct fuse_out_header oh;
+	uint8_t *got = malloc(n ? n : 1);
+	size_t have = 0;
+
+	CHECK_EQ(recv(fd, &oh, sizeof(oh), MSG_WAITALL), (ssize_t)sizeof(oh));
+	CHECK_EQ(oh.len, sizeof(oh) + n);
+	CHECK_EQ(oh.unique, unique);
+	CHECK_EQ(oh.error, 0);
+	while (got && have < n) {
+		ssize_t r = recv(fd, got + have, n - have, 0);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+	}
+	CHECK_EQ(have, n);
+	CHECK(got && memcmp(got, want, n) == 0);
+	free(got);
+}
+
+/* sgf_chan_send_spliced on its own: whole and short payloads, a range the
+ * pipe cannot hold, a file splice refuses, /dev/fuse, a departed peer; the
+ * pipe is empty after each. */
+static void check_splice_send(void)
+{
+	struct sgf_splice_pipe p = { .slots = 0 };
+	const size_t fsize = 200000;
+	uint8_t *data = malloc(fsize);
+	char dir[] = "/tmp/sgf-chan-splice-XXXXXX", path[64];
+	int sv[2] = { -1, -1 }, fd = -1, dirfd;
+
+	CHECK(data != NULL);
+	if (!data || !mkdtemp(dir)) {
+		CHECK(!"splice test file");
+		free(data);
+		return;
+	}
+	for (size_t i = 0; i < fsize; i++)
+		data[i] = pattern(i);
+	snprintf(path, sizeof(path), "%s/raw", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK_EQ(fd >= 0 ? pwrite(fd, data, fsize, 0) : -1, (ssize_t)fsize);
+	CHECK_EQ(pipe(p.fd), 0);
+	CHECK(fcntl(p.fd[1], F_SETPIPE_SZ, 64 * 1024) >= 64 * 1024);
+	p.slots = (unsigned)fcntl(p.fd[1], F_GETPIPE_SZ) / 4096;
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	struct sgf_chan *ch = sgf_chan_stream_new(sv[1]);
+	CHECK(ch != NULL && fd >= 0);
+	if (!ch || fd < 0)
+		goto out;
+
+	struct fuse_out_header oh = { .unique = 7 };
+	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, 0, 40000, &p), 40000);
+	recv_spliced(sv[0], 7, data, 40000);
+	oh.unique = 8;
+	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, 123, 50000, &p), 50000);
+	recv_spliced(sv[0], 8, data + 123, 50000);
+	oh.unique = 9; /* short at end of file */
+	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, fsize - 1000, 60000, &p),
+		 1000);
+	recv_spliced(sv[0], 9, data + fsize - 1000, 1000);
+	oh.unique = 10; /* past end of file: header only */
+	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, fsize + 5, 60000, &p), 0);
+	recv_spliced(sv[0], 10, data, 0);
+	CHECK_EQ(pipe_pending(&p), 0);
+
+	/* Nothing sent for these: the caller copies instead. */
+	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, 0, 128 * 1024, &p), -EAGAIN);
+	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, 100, 64 * 1024, &p), -EAGAIN);
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), dirfd, 0, 4096, &p), -EAGAIN);
+	close(dirfd);
+	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, 8, fd, 0, 4096, &p), -EINVAL);
+	int nothing = 0;
+	CHECK_EQ(ioctl(sv[0], FIONREAD, &nothing), 0);
+	CHECK_EQ(nothing, 0);
+	CHECK_EQ(pipe_pending(&p), 0);
+
+	/* /dev/fuse offers no spliced send. */
+	struct sgf_chan *dev = sgf_chan_dev_new(open("/dev/null", O_RDWR | O_CLOEXEC));
+	CHECK(dev != NULL);
+	if (dev) {
+		CHECK(!sgf_chan_can_splice(dev));
+		CHECK_EQ(sgf_chan_send_spliced(dev, &oh, sizeof(oh), fd, 0, 4096, &p),
+			 -EOPNOTSUPP);
+	}
+	sgf_chan_free(dev);
+
+	/* The peer left: the channel is gone, the pipe empty again. */
+	close(sv[0]);
+	sv[0] = -1;
+	CHECK_EQ(sgf_chan_send_spliced(ch, &oh, sizeof(oh), fd, 0, 40000, &p), -ENODEV);
+	CHECK_EQ(pipe_pending(&p), 0);
+out:
+	sgf_chan_free(ch);
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (fd >= 0)
+		close(fd);
+	close(p.fd[0]);
+	close(p.fd[1]);
+	unlink(path);
+	rmdir(dir);
+	free(data);
+}
+
 int main(void)
 {
+	signal(SIGPIPE, SIG_IGN);
 	check_basics();
 	check_shutdown();
 	check_concurrent_send();
 	check_concurrent_recv();
+	check_splice_send();
 	return check_exit();
 }

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
-#include <sgfuse/server.h>
+#include <sgfuse/ops.h>
 #include "check.h"
 
 static void check_plain(void)

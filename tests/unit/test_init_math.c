@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
-#include <sgfuse/server.h>
 #include "check.h"
+#include "session.h"
 
 static void check_derive(void)
 {

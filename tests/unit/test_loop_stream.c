@@ -1,8 +1,9 @@
-/* tests/unit/test_loop_stream.c - worker threads serving a session over a
- * stream socket: pipelined requests answered once each, an oversized message
- * answered with an error, and the three ways a loop ends. */
+/* tests/unit/test_loop_stream.c - the server object serving a connected
+ * stream socket (sgf_server_attach) with several workers: pipelined requests
+ * answered once each, an oversized message answered with an error, and the
+ * ways serving ends (peer hang-up, DESTROY, broken framing, exit), destroy
+ * called once in each. Public API only. */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -11,9 +12,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
-#include <sgfuse/channel.h>
-#include <sgfuse/loop.h>
 #include <sgfuse/server.h>
 #include "check.h"
 
@@ -85,17 +85,26 @@ static const struct sgf_ops fake_ops = {
 	.destroy = fake_destroy,
 };
 
+/* A server attached to one end of a socketpair, run on its own thread; the
+ * test is the requester on the other end. */
 struct rig {
 	struct fake fake;
-	struct sgf_session *se;
-	struct sgf_chan *ch;
-	struct sgf_loop *loop;
+	struct sgf_server *srv;
+	pthread_t runner;
+	int run_ret;
 	int peer;
 };
 
+static void *run_server(void *arg)
+{
+	struct rig *g = arg;
+	g->run_ret = sgf_server_run(g->srv);
+	return NULL;
+}
+
 static void rig_start(struct rig *g, unsigned threads)
 {
-	int sv[2];
+	int sv[2], err;
 	memset(g, 0, sizeof(*g));
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
 		perror("socketpair");
@@ -103,37 +112,43 @@ static void rig_start(struct rig *g, unsigned threads)
 	}
 	struct timeval tv = { 20, 0 };
 	setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	struct sgf_session_opts o = { .max_write = MAX_WRITE, .max_pages_limit = 256 };
-	g->se = sgf_session_new(&fake_ops, &g->fake, &o);
-	g->ch = sgf_chan_stream_new(sv[0]);
-	g->peer = sv[1];
-	if (!g->se || !g->ch) {
-		perror("session/channel");
+	struct sgf_server_opts o = { .max_write = MAX_WRITE, .threads = threads };
+	err = sgf_server_new(&g->srv, &fake_ops, sizeof(fake_ops), &g->fake, &o);
+	if (err == 0)
+		err = sgf_server_attach(g->srv, sv[0]);
+	if (err) {
+		fprintf(stderr, "server: %s\n", strerror(-err));
 		exit(1);
 	}
-	g->loop = sgf_loop_start(g->se, g->ch, threads);
-	if (!g->loop) {
-		perror("sgf_loop_start");
+	g->peer = sv[1];
+	g->run_ret = 1;
+	err = pthread_create(&g->runner, NULL, run_server, g);
+	if (err) {
+		fprintf(stderr, "pthread_create: %s\n", strerror(err));
 		exit(1);
 	}
 }
 
-/* Wait (bounded) for the loop to end; returns sgf_loop_join's result, or
- * 1 when it did not end. */
+/* Wait (bounded) for sgf_server_run to return by itself (ask it to exit
+ * if it does not), destroy the server; returns what run returned. destroy
+ * ran exactly once by then. */
 static int rig_end(struct rig *g)
 {
-	struct pollfd p = { sgf_loop_done_fd(g->loop), POLLIN, 0 };
-	if (poll(&p, 1, 20000) != 1) {
-		fprintf(stderr, "FAIL: loop did not end\n");
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 20;
+	if (pthread_timedjoin_np(g->runner, NULL, &until) != 0) {
+		fprintf(stderr, "FAIL: the server did not end\n");
 		check_failures++;
-		sgf_chan_shutdown(g->ch);
+		sgf_server_exit(g->srv);
+		pthread_join(g->runner, NULL);
 	}
-	int r = sgf_loop_join(g->loop);
-	sgf_chan_free(g->ch);
-	sgf_session_destroy(g->se);
+	CHECK_EQ(atomic_load(&g->fake.destroys), 1);
+	sgf_server_destroy(g->srv);
+	CHECK_EQ(atomic_load(&g->fake.destroys), 1);
 	if (g->peer >= 0)
 		close(g->peer);
-	return r;
+	return g->run_ret;
 }
 
 static void send_all(int fd, const void *p, size_t n)
@@ -278,8 +293,9 @@ static void check_pipelined(void)
 	pthread_join(t, NULL);
 	CHECK_EQ(atomic_load(&g.fake.writes), NREQ / 3);
 
-	/* Larger than any receive buffer: an error for its unique, then on. */
-	size_t big = sgf_session_recv_size(g.se) + 4096 * 3;
+	/* Larger than any receive buffer of a server with this max_write (16
+	 * times it): an error for its unique, then on. */
+	size_t big = 16 * MAX_WRITE + 4096 * 3;
 	unsigned char *junk = calloc(1, big);
 	struct fuse_write_in wi = { .size = (uint32_t)(big - HDR - sizeof(wi)) };
 	send_req(g.peer, FUSE_WRITE, 77, &wi, sizeof(wi), junk, big - HDR - sizeof(wi));
@@ -315,10 +331,20 @@ static void check_destroy(void)
 		CHECK_EQ(oh.error, 0);
 	}
 	free(d);
-	struct pollfd p = { sgf_loop_done_fd(g.loop), POLLIN, 0 };
-	CHECK_EQ(poll(&p, 1, 20000), 1);
-	CHECK(sgf_session_exited(g.se));
-	CHECK_EQ(atomic_load(&g.fake.destroys), 1);
+	/* DESTROY ends the session: run returns by itself, the peer still
+	 * connected. */
+	CHECK_EQ(rig_end(&g), 0);
+}
+
+/* sgf_server_exit from another thread ends a session whose peer stays
+ * connected and silent (workers blocked in receive). */
+static void check_exit_call(void)
+{
+	struct rig g;
+	rig_start(&g, 3);
+	do_init(&g);
+	usleep(50000); /* let the workers block; the result does not depend on it */
+	sgf_server_exit(g.srv);
 	CHECK_EQ(rig_end(&g), 0);
 }
 
@@ -336,6 +362,7 @@ int main(void)
 {
 	check_pipelined();
 	check_destroy();
+	check_exit_call();
 	check_broken_framing();
 	return check_exit();
 }

@@ -9,9 +9,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <sgfuse/channel.h>
-#include <sgfuse/server.h>
 #include "check.h"
+#include "chan.h"
+#include "session.h"
 
 #define HDR sizeof(struct fuse_in_header)
 #define OHDR sizeof(struct fuse_out_header)
@@ -133,7 +133,7 @@ struct rig {
 	struct sgf_session *se;
 	struct sgf_chan *ch;
 	int peer;
-	unsigned char *msg, *reply_buf;
+	unsigned char *msg;
 	size_t msg_size;
 	struct fake fake;
 };
@@ -144,19 +144,18 @@ struct reply {
 	size_t data_len;
 };
 
-/* Buffers of the sizes the session asks for (at least BUF_MIN, as the sizes
- * may only be final after INIT); called again after INIT. */
+/* The message buffer: at least what the session receives at most (and
+ * BUF_MIN, as the size may only be final after INIT); called again after
+ * INIT. sgf_session_process copies it into one of the session's own request
+ * buffers, as a worker's receive would fill one. */
 #define BUF_MIN (2u << 20)
 static void rig_buffers(struct rig *g)
 {
-	size_t msize = sgf_session_recv_size(g->se), rsize = sgf_session_reply_size(g->se);
+	size_t msize = sgf_session_recv_size(g->se);
 	msize = msize > BUF_MIN ? msize : BUF_MIN;
-	rsize = rsize > BUF_MIN ? rsize : BUF_MIN;
 	free(g->msg);
-	free(g->reply_buf);
-	g->msg = g->reply_buf = NULL;
-	if (posix_memalign((void **)&g->msg, 4096, msize) != 0 ||
-	    posix_memalign((void **)&g->reply_buf, 4096, rsize) != 0) {
+	g->msg = NULL;
+	if (posix_memalign((void **)&g->msg, 4096, msize) != 0) {
 		perror("posix_memalign");
 		exit(1);
 	}
@@ -191,7 +190,6 @@ static void rig_close(struct rig *g)
 	sgf_session_destroy(g->se);
 	close(g->peer);
 	free(g->msg);
-	free(g->reply_buf);
 }
 
 /* Read exactly n bytes already queued (the session replied synchronously). */
@@ -234,7 +232,7 @@ static bool get_reply(struct rig *g, struct reply *r)
 
 static int process(struct rig *g, size_t len)
 {
-	return sgf_session_process(g->se, g->ch, g->msg, len, g->reply_buf);
+	return sgf_session_process(g->se, g->ch, g->msg, len);
 }
 
 /* Message builder over g->msg. */
@@ -594,10 +592,18 @@ static void no_reply_ops(struct rig *g)
 	((struct fuse_in_header *)g->msg)->len = 160 * 1024;
 	expect_no_reply(g, sizeof(struct fuse_in_header), "oversized BATCH_FORGET");
 
-	/* INTERRUPT and NOTIFY_REPLY are never answered either. */
+	/* An INTERRUPT for a request not in flight (none is here: each one
+	 * is answered before process returns) is answered EAGAIN, as the
+	 * kernel's contract asks (it resends or drops it), under the
+	 * INTERRUPT's own unique; a malformed one and NOTIFY_REPLY are never
+	 * answered. */
 	start(g, FUSE_INTERRUPT, 75, 0);
+	struct fuse_interrupt_in *ii = add(g, NULL, sizeof(*ii));
+	ii->unique = 74;
+	expect_error(g, -EAGAIN, "INTERRUPT of a request not in flight");
+	start(g, FUSE_INTERRUPT, 78, 0);
 	add(g, NULL, sizeof(struct fuse_interrupt_in));
-	expect_no_reply(g, len_of(g), "INTERRUPT");
+	expect_error(g, -EAGAIN, "INTERRUPT of unique 0");
 	start(g, FUSE_INTERRUPT, 76, 0);
 	add(g, NULL, 3);
 	expect_no_reply(g, len_of(g), "short INTERRUPT");

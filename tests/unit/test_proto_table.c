@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <sgfuse/proto.h>
 #include "check.h"
+#include "wire.h"
 
 #define HDR ((uint32_t)sizeof(struct fuse_in_header))
 #define ARENA_PAGES 8u

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <sgfuse/stats.h>
 #include "check.h"
+#include "stats_priv.h"
 
 static void check_buckets(void)
 {

@@ -19,7 +19,8 @@ struct bench_opts {
 	unsigned segments;
 	size_t seg_size;
 	size_t align;
-	uint64_t total;          /* bytes per measurement */
+	uint64_t total;          /* bytes per measurement (and the file range) */
+	double duration;         /* --duration: seconds per measurement, 0: total */
 	unsigned runs;
 	unsigned threads;
 	bool direct;

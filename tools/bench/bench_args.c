@@ -35,7 +35,8 @@ static int parse_size(const char *s, uint64_t max, uint64_t *out)
 }
 
 enum { O_PATH_ = 256, O_CONNECT, O_FILE, O_POLICY, O_LABEL, O_OP, O_SEGS, O_SEGSIZE,
-       O_ALIGN, O_TOTAL, O_RUNS, O_THREADS, O_NODIRECT, O_JSON, O_SSTATS, O_NOTE };
+       O_ALIGN, O_TOTAL, O_DURATION, O_RUNS, O_THREADS, O_NODIRECT, O_JSON, O_SSTATS,
+       O_NOTE };
 
 int bench_parse_args(int argc, char **argv, struct bench_opts *o, const char **err)
 {
@@ -50,6 +51,7 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o, const char **e
 		{ "seg-size", required_argument, 0, O_SEGSIZE },
 		{ "align", required_argument, 0, O_ALIGN },
 		{ "total", required_argument, 0, O_TOTAL },
+		{ "duration", required_argument, 0, O_DURATION },
 		{ "runs", required_argument, 0, O_RUNS },
 		{ "threads", required_argument, 0, O_THREADS },
 		{ "no-direct", no_argument, 0, O_NODIRECT },
@@ -107,6 +109,16 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o, const char **e
 				return *err = "--total takes a positive size (e.g. 128M)", -1;
 			o->total = v;
 			break;
+		case O_DURATION: {
+			char *end;
+
+			errno = 0;
+			o->duration = strtod(optarg, &end);
+			if (errno || end == optarg || *end != '\0' || !(o->duration > 0) ||
+			    o->duration > 3600)
+				return *err = "--duration takes seconds, more than 0 and up to 3600", -1;
+			break;
+		}
 		case O_RUNS:
 			if (parse_size(optarg, 1000, &v) || v == 0)
 				return *err = "--runs takes 1..1000", -1;

@@ -1,6 +1,7 @@
 /* tools/bench/bench_main.c - sgfuse-bench: the seed's experiment. Loops of
  * vectored direct writes or reads (default 32 x 4 KiB) against one target,
- * several timed runs, median/min/max MB/s, requests per call, CPU time. */
+ * from one or more threads, each run moving a byte count or lasting a set
+ * time; median/min/max MB/s, calls per second, requests per call, CPU time. */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -33,11 +34,15 @@ static const char usage[] =
 	"  --segments N           iovec segments per call (default 32)\n"
 	"  --seg-size BYTES       bytes per segment (default 4096)\n"
 	"  --align OFFSET         segment start offset within its page (default 0)\n"
-	"  --total BYTES          bytes moved per measurement (default 134217728)\n"
+	"  --total BYTES          bytes moved per measurement (default 134217728);\n"
+	"                         with --duration, the file range the threads share\n"
+	"  --duration SECONDS     time each measurement instead: every thread cycles\n"
+	"                         over its range until SECONDS have passed\n"
 	"  --runs N               measurements per op; median, min, max (default 5)\n"
-	"  --threads N            threads, each on its own file range (default 1)\n"
+	"  --threads N            threads at once, each on its own file range\n"
+	"                         (default 1)\n"
 	"  --no-direct            open --path without O_DIRECT\n"
-	"Reporting:\n"
+	"Reporting (MB/s and calls/s, the medians over runs):\n"
 	"  --json                 one JSON object per measurement on stdout\n"
 	"  --server-stats FILE:PID  sgfuse-passthrough's stats_file and pid, for\n"
 	"                         server requests per call and server CPU time\n"
@@ -52,6 +57,7 @@ struct thread_arg {
 	struct iovec *iov;
 	void *mem;
 	bool write;
+	bool timed;              /* run for o->duration, not one pass */
 	uint64_t calls;
 	uint64_t bytes;
 	int err;
@@ -60,6 +66,7 @@ struct thread_arg {
 
 struct result {
 	double mbps;
+	double calls_per_s;
 	double user, sys, server_cpu;
 	double req_per_call;
 };
@@ -110,11 +117,21 @@ static void *thread_main(void *arg)
 	uint64_t range = o->total / o->threads / per_call * per_call;
 	uint64_t base = ta->id * range;
 
+	double deadline = 0;
+
 	if (range == 0)
 		range = per_call;
 	pthread_barrier_wait(ta->start);
+	if (ta->timed)
+		deadline = now() + o->duration;
 	ta->calls = ta->bytes = 0;
-	for (uint64_t off = 0; off < range; off += per_call) {
+	for (uint64_t off = 0; off < range || ta->timed; off += per_call) {
+		if (ta->timed) {
+			if (now() >= deadline)
+				break;
+			if (off >= range)
+				off = 0; /* again from the start of the range */
+		}
 		ssize_t r = ta->write ? ta->t->pwritev(ta->handle, ta->iov, (int)o->segments, base + off)
 				      : ta->t->preadv(ta->handle, ta->iov, (int)o->segments, base + off);
 		if (r < 0) {
@@ -140,7 +157,7 @@ static int64_t request_count(const struct bench_opts *o, const struct bench_targ
 
 /* One timed pass of every thread. */
 static int measure(const struct bench_opts *o, const struct bench_target *t,
-		   struct thread_arg *ta, bool write, struct result *res)
+		   struct thread_arg *ta, bool write, bool timed, struct result *res)
 {
 	uint32_t opcode = write ? FUSE_WRITE : FUSE_READ;
 	pthread_barrier_t start;
@@ -156,6 +173,7 @@ static int measure(const struct bench_opts *o, const struct bench_target *t,
 	pthread_barrier_init(&start, NULL, o->threads + 1);
 	for (unsigned i = 0; i < o->threads; i++) {
 		ta[i].write = write;
+		ta[i].timed = timed;
 		ta[i].start = &start;
 		ta[i].err = 0;
 		err = -pthread_create(&th[i], NULL, thread_main, &ta[i]);
@@ -185,6 +203,7 @@ static int measure(const struct bench_opts *o, const struct bench_target *t,
 	req1 = request_count(o, t, opcode);
 	cpu1 = bench_server_cpu(o);
 	res->mbps = (double)bytes / (t1 - t0) / 1e6;
+	res->calls_per_s = (double)calls / (t1 - t0);
 	res->user = cpu_seconds(&ru1.ru_utime) - cpu_seconds(&ru0.ru_utime);
 	res->sys = cpu_seconds(&ru1.ru_stime) - cpu_seconds(&ru0.ru_stime);
 	res->server_cpu = cpu0 >= 0 && cpu1 >= 0 ? cpu1 - cpu0 : -1;
@@ -214,27 +233,37 @@ static void json_string(const char *s)
 	putchar('"');
 }
 
+static double median(double *v, unsigned n)
+{
+	qsort(v, n, sizeof(v[0]), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 static void report(const struct bench_opts *o, bool write, struct result *r, unsigned n)
 {
-	double mb[MAX_RUNS], med, rpc = r[n - 1].req_per_call, user = 0, sys = 0, srv = 0;
+	double mb[MAX_RUNS], cps[MAX_RUNS], med, cps_med, rpc = r[n - 1].req_per_call;
+	double user = 0, sys = 0, srv = 0;
 	const char *op = write ? "writev" : "readv";
 	const char *label = o->label ? o->label : o->path ? o->path : o->connect;
 
 	for (unsigned i = 0; i < n; i++) {
 		mb[i] = r[i].mbps;
+		cps[i] = r[i].calls_per_s;
 		user += r[i].user, sys += r[i].sys;
 		srv = r[i].server_cpu >= 0 && srv >= 0 ? srv + r[i].server_cpu : -1;
 	}
-	qsort(mb, n, sizeof(mb[0]), cmp_double);
-	med = n % 2 ? mb[n / 2] : (mb[n / 2 - 1] + mb[n / 2]) / 2;
+	cps_med = median(cps, n);
+	med = median(mb, n); /* sorted: mb[0] is the minimum */
 	if (o->json) {
 		printf("{\"target\":");
 		json_string(label);
 		printf(",\"op\":\"%s\",\"segments\":%u,\"seg_size\":%zu,"
 		       "\"align\":%zu,\"threads\":%u,\"runs\":%u,\"mbps_median\":%.1f,"
-		       "\"mbps_min\":%.1f,\"mbps_max\":%.1f,",
+		       "\"mbps_min\":%.1f,\"mbps_max\":%.1f,\"calls_per_s_median\":%.1f,",
 		       op, o->segments, o->seg_size, o->align, o->threads, n, med, mb[0],
-		       mb[n - 1]);
+		       mb[n - 1], cps_med);
+		if (o->duration > 0)
+			printf("\"duration_s\":%.3f,", o->duration);
 		if (rpc >= 0)
 			printf("\"requests_per_call\":%.3f,", rpc);
 		else
@@ -246,8 +275,11 @@ static void report(const struct bench_opts *o, bool write, struct result *r, uns
 		json_string(o->note ? o->note : "");
 		printf("}\n");
 	} else {
-		printf("%s: %s %u x %zu B: %.1f MB/s (median of %u, min %.1f, max %.1f)", label, op,
-		       o->segments, o->seg_size, med, n, mb[0], mb[n - 1]);
+		printf("%s: %s %u x %zu B", label, op, o->segments, o->seg_size);
+		if (o->threads > 1)
+			printf(", %u threads", o->threads);
+		printf(": %.1f MB/s (median of %u, min %.1f, max %.1f), %.0f calls/s", med, n,
+		       mb[0], mb[n - 1], cps_med);
 		if (rpc >= 0)
 			printf(", %.2f requests/call", rpc);
 		printf(", cpu user %.2f s sys %.2f s", user, sys);
@@ -266,7 +298,7 @@ static int run_op(const struct bench_opts *o, const struct bench_target *t,
 	struct result r[MAX_RUNS];
 
 	for (unsigned i = 0; i < o->runs; i++) {
-		int err = measure(o, t, ta, write, &r[i]);
+		int err = measure(o, t, ta, write, o->duration > 0, &r[i]);
 		if (err) {
 			fprintf(stderr, "sgfuse-bench: %s failed: %s\n", write ? "writev" : "readv",
 				strerror(-err));
@@ -317,7 +349,7 @@ int main(int argc, char **argv)
 	/* readv alone needs data to read: one unmeasured write pass. */
 	if (status == 0 && o.do_read && !o.do_write) {
 		struct result unused;
-		r = measure(&o, &t, ta, true, &unused);
+		r = measure(&o, &t, ta, true, false, &unused);
 		if (r) {
 			fprintf(stderr, "sgfuse-bench: filling the file: %s\n", strerror(-r));
 			status = 1;
