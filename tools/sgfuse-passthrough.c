@@ -39,9 +39,9 @@ static int take_opt(void *fs, const char *key, const char *val, char *err, size_
 	}
 	if (!strcmp(val, "auto"))
 		cf->pt.backing_direct = SGF_BACKING_DIRECT_AUTO;
-	else if (val && !strcmp(val, "on"))
+	else if (!strcmp(val, "on"))
 		cf->pt.backing_direct = SGF_BACKING_DIRECT_ON;
-	else if (val && !strcmp(val, "off"))
+	else if (!strcmp(val, "off"))
 		cf->pt.backing_direct = SGF_BACKING_DIRECT_OFF;
 	else {
 		snprintf(err, errlen, "backing_direct must be auto, on or off, got '%s'", val);
@@ -55,12 +55,13 @@ static int check(void *fs, char *err, size_t errlen)
 {
 	struct config *cf = fs;
 	struct sgf_passthrough *probe;
+	int e;
 
 	cf->source = realpath(cf->arg, NULL);
-	probe = cf->source ? sgf_passthrough_new(cf->source, &cf->pt) : NULL;
-	if (probe == NULL) {
-		snprintf(err, errlen, "cannot serve SOURCE %s: %s", cf->arg, strerror(errno));
-		return -errno;
+	e = cf->source ? sgf_passthrough_new(&probe, cf->source, &cf->pt) : -errno;
+	if (e) {
+		snprintf(err, errlen, "cannot serve SOURCE %s: %s", cf->arg, strerror(-e));
+		return e;
 	}
 	sgf_passthrough_free(probe);
 	return 0;
@@ -69,8 +70,12 @@ static int check(void *fs, char *err, size_t errlen)
 static void *session_fs_new(void *fs)
 {
 	struct config *cf = fs;
+	struct sgf_passthrough *pt;
+	int e = sgf_passthrough_new(&pt, cf->source, &cf->pt);
 
-	return sgf_passthrough_new(cf->source, &cf->pt);
+	if (e)
+		errno = -e; /* fs_new's convention: NULL + errno */
+	return e ? NULL : pt;
 }
 
 static void session_fs_free(void *fs, void *session_fs)

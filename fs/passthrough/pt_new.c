@@ -49,20 +49,19 @@ static int apply_opts(struct sgf_passthrough *pt, const struct sgf_passthrough_o
 	return err;
 }
 
-struct sgf_passthrough *sgf_passthrough_new(const char *source,
-					    const struct sgf_passthrough_opts *opts)
+int sgf_passthrough_new(struct sgf_passthrough **out, const char *source,
+			const struct sgf_passthrough_opts *opts)
 {
 	struct sgf_passthrough *pt;
 	struct stat st;
 	int fd, err;
 
-	if (!source || !*source) {
-		errno = EINVAL;
-		return NULL;
-	}
+	if (out == NULL || !source || !*source)
+		return -EINVAL;
+	*out = NULL;
 	pt = calloc(1, sizeof(*pt));
 	if (!pt)
-		return NULL;
+		return -ENOMEM;
 	err = apply_opts(pt, opts);
 	if (err)
 		goto out_free;
@@ -91,7 +90,8 @@ struct sgf_passthrough *sgf_passthrough_new(const char *source,
 	err = pt_inodes_init(pt, fd, &st);
 	if (err)
 		goto out_handles;
-	return pt;
+	*out = pt;
+	return 0;
 
 out_handles:
 	pt_handles_destroy(pt);
@@ -99,8 +99,7 @@ out_fd:
 	close(fd);
 out_free:
 	free(pt);
-	errno = -err;
-	return NULL;
+	return err;
 }
 
 void sgf_passthrough_free(struct sgf_passthrough *pt)

@@ -33,15 +33,16 @@ struct sgf_passthrough_opts {
 
 struct sgf_passthrough;
 
-/* Serve the directory source; opts may be NULL. NULL + errno (ENOTDIR,
- * ENOENT, EACCES; EINVAL for a bad option). */
-struct sgf_passthrough *sgf_passthrough_new(const char *source,
-					    const struct sgf_passthrough_opts *opts);
+/* Serve the directory source; opts may be NULL. 0 and *out, or -errno
+ * (-ENOTDIR, -ENOENT, -EACCES; -EINVAL for a bad option, -ENOMEM). */
+int sgf_passthrough_new(struct sgf_passthrough **out, const char *source,
+			const struct sgf_passthrough_opts *opts);
 /* Release every node and handle, whatever the requester still holds. Call
  * once no worker can call an op any more. */
 void sgf_passthrough_free(struct sgf_passthrough *pt);
 
-/* The operations table; pass pt as the session's fs pointer. */
+/* The operations table; pass pt as the session's fs pointer (one instance
+ * per session: see sgf_server_opts.fs_new). */
 const struct sgf_ops *sgf_passthrough_ops(void);
 
 #ifdef __cplusplus

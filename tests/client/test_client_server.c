@@ -58,10 +58,10 @@ static int server_start(struct server *s, int fd)
 
 	memset(s, 0, sizeof(*s));
 	s->run_ret = 1;
-	s->pt = sgf_passthrough_new(backing, NULL);
-	if (!s->pt) {
+	err = sgf_passthrough_new(&s->pt, backing, NULL);
+	if (err) {
 		close(fd);
-		return -errno;
+		return err;
 	}
 	err = sgf_server_new(&s->srv, ops, sizeof(*ops), s->pt, &o);
 	if (err) {

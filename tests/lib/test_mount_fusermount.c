@@ -104,8 +104,8 @@ static void start(struct runner *r)
 	struct stat st;
 	int err;
 
-	r->pt = sgf_passthrough_new(backing, NULL);
-	CHECK(r->pt != NULL, "passthrough: %s", strerror(errno));
+	err = sgf_passthrough_new(&r->pt, backing, NULL);
+	CHECK(err == 0, "passthrough: %s", strerror(-err));
 	err = sgf_server_new(&r->srv, &ops, sizeof(ops), r->pt, &opts);
 	CHECK(err == 0, "sgf_server_new: %s", strerror(-err));
 	err = sgf_server_mount(r->srv, mnt);

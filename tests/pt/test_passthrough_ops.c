@@ -205,10 +205,13 @@ static ssize_t pwrite_op(struct sgf_passthrough *pt, uint64_t nodeid, uint64_t f
 static struct sgf_passthrough *new_pt(enum sgf_backing_direct bd)
 {
 	struct sgf_passthrough_opts o = { .backing_direct = bd };
-	struct sgf_passthrough *pt = sgf_passthrough_new(backing, &o);
+	struct sgf_passthrough *pt;
+	int err = sgf_passthrough_new(&pt, backing, &o);
 
-	if (!pt)
+	if (err) {
+		errno = -err;
 		die("sgf_passthrough_new");
+	}
 	return pt;
 }
 
@@ -231,9 +234,7 @@ static void check_eacces(void)
 
 		if (setgid(65534) < 0 || setuid(65534) < 0)
 			_exit(2);
-		errno = 0;
-		pt = sgf_passthrough_new(p, NULL);
-		_exit(pt == NULL && errno == EACCES ? 0 : 1);
+		_exit(sgf_passthrough_new(&pt, p, NULL) == -EACCES && pt == NULL ? 0 : 1);
 	}
 	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -250,27 +251,18 @@ static void test_new(void)
 	struct sgf_conn_info ci = { 0 };
 
 	path_in(p, sizeof(p), base, "missing");
-	errno = 0;
-	CHECK(sgf_passthrough_new(p, NULL) == NULL);
-	CHECK_EQ(errno, ENOENT);
+	CHECK_EQ(sgf_passthrough_new(&pt, p, NULL), -ENOENT);
 	path_in(p, sizeof(p), backing, "hello");
-	errno = 0;
-	CHECK(sgf_passthrough_new(p, NULL) == NULL);
-	CHECK_EQ(errno, ENOTDIR);
-	errno = 0;
-	CHECK(sgf_passthrough_new(backing, &bad) == NULL);
-	CHECK_EQ(errno, EINVAL);
-	errno = 0;
-	CHECK(sgf_passthrough_new(backing, &neg) == NULL);
-	CHECK_EQ(errno, EINVAL);
-	errno = 0;
-	CHECK(sgf_passthrough_new(NULL, NULL) == NULL);
-	CHECK_EQ(errno, EINVAL);
+	CHECK_EQ(sgf_passthrough_new(&pt, p, NULL), -ENOTDIR);
+	CHECK_EQ(sgf_passthrough_new(&pt, backing, &bad), -EINVAL);
+	CHECK_EQ(sgf_passthrough_new(&pt, backing, &neg), -EINVAL);
+	CHECK_EQ(sgf_passthrough_new(&pt, NULL, NULL), -EINVAL);
+	CHECK_EQ(sgf_passthrough_new(NULL, backing, NULL), -EINVAL);
 
 	if (geteuid() == 0)
 		check_eacces();
 
-	pt = sgf_passthrough_new(backing, NULL);
+	CHECK_EQ(sgf_passthrough_new(&pt, backing, NULL), 0);
 	CHECK(pt != NULL);
 	if (!pt)
 		return;
