@@ -43,6 +43,16 @@ int sgf_reply_open(struct sgf_req *r, const struct fuse_open_out *o);
 int sgf_reply_statfs(struct sgf_req *r, const struct fuse_statfs_out *s);
 /* READ: n bytes were filled into the iov the operation got. */
 int sgf_reply_data(struct sgf_req *r, size_t n);
+/* READ answered from the filesystem's own buffers, with no copy into the
+ * request's: the reply carries iov[0..iovcnt) (at most SGF_REPLY_IOV_MAX
+ * entries, their total at most the size asked for, else the reply is EIO).
+ * The bytes are handed to the transport before the call returns (for
+ * /dev/fuse and sockets: copied or queued), so the buffers may be reused
+ * as soon as it returns; keep them stable until then. -EINVAL for another
+ * opcode or a bad iov. */
+#define SGF_REPLY_IOV_MAX 12
+int sgf_reply_iov(struct sgf_req *r, const struct iovec *iov, int iovcnt);
+
 /* WRITE: n bytes were written. */
 int sgf_reply_write(struct sgf_req *r, size_t n);
 

@@ -13,12 +13,15 @@
  * READs ran even, 16 KiB and up gained). */
 #define SPLICE_MIN_READ (16u * 1024u)
 
-/* The reply being built: fixed argument(s) plus an optional payload. */
+/* The reply being built: fixed argument(s) plus an optional payload, in
+ * one buffer (data, data_len) or in the filesystem's own iovecs. */
 struct reply {
 	const void *arg[2];
 	size_t arg_len[2];
 	const void *data;
 	size_t data_len;
+	const struct iovec *data_iov;
+	int data_iovcnt;
 };
 
 static void debug_request(const struct fuse_in_header *h)
@@ -32,7 +35,7 @@ static int send_reply(struct sgf_session *se, struct sgf_chan *ch, uint64_t uniq
 		      uint32_t opcode, int err, const struct reply *r)
 {
 	struct fuse_out_header oh = { .unique = unique, .error = err };
-	struct iovec iov[4] = { { &oh, sizeof(oh) } };
+	struct iovec iov[SGF_SEND_IOV_MAX] = { { &oh, sizeof(oh) } };
 	int n = 1, ret;
 
 	if (err == 0) {
@@ -41,6 +44,8 @@ static int send_reply(struct sgf_session *se, struct sgf_chan *ch, uint64_t uniq
 				iov[n++] = (struct iovec){ (void *)r->arg[i], r->arg_len[i] };
 		if (r->data_len)
 			iov[n++] = (struct iovec){ (void *)r->data, r->data_len };
+		for (int i = 0; i < r->data_iovcnt; i++) /* bounded by sgf_reply_iov */
+			iov[n++] = r->data_iov[i];
 	} else {
 		sgf_stats_error(&se->stats, opcode);
 	}
@@ -126,7 +131,10 @@ static int shape_reply(struct sgf_request *q, long ret, struct reply *r)
 	case FUSE_READ:
 		if (ret > (long)((const struct fuse_read_in *)p->arg)->size)
 			return -EIO;
-		r->data = q->reply_buf, r->data_len = (size_t)ret;
+		if (q->data_iov) /* sgf_reply_iov: the filesystem's buffers */
+			r->data_iov = q->data_iov, r->data_iovcnt = q->data_iovcnt;
+		else
+			r->data = q->reply_buf, r->data_len = (size_t)ret;
 		break;
 	case FUSE_READDIR:
 	case FUSE_READDIRPLUS:
@@ -387,6 +395,7 @@ int sgf_session_handle(struct sgf_session *se, struct sgf_chan *ch, struct sgf_r
 	atomic_store(&q->state, SGF_REQ_ACTIVE);
 	atomic_store(&q->interrupted, false);
 	q->ch = ch;
+	q->data_iov = NULL;
 	err = sgf_parse_request(q->recv_buf, len, &se->lim, p);
 	if (err == -EPROTO) {
 		sgf_stat_inc(&se->stats.malformed, 1);

@@ -310,6 +310,30 @@ int sgf_reply_data(struct sgf_req *r, size_t n)
 	return sgf_reply(r, n > 0x7fffffff ? -EIO : (long)n);
 }
 
+int sgf_reply_iov(struct sgf_req *r, const struct iovec *iov, int iovcnt)
+{
+	struct sgf_request *q;
+	size_t total = 0;
+
+	if (r == NULL || iovcnt < 0 || iovcnt > SGF_REPLY_IOV_MAX || (iovcnt && iov == NULL))
+		return -EINVAL;
+	q = request_of(r);
+	if (q->pub.opcode != FUSE_READ)
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len > 0x7fffffff - total)
+			return -EINVAL;
+		total += iov[i].iov_len;
+	}
+	/* Set before the reply is claimed: only the winner reads them, and a
+	 * request no longer kept is not written. */
+	if (atomic_load(&q->state) == SGF_REQ_KEPT) {
+		q->data_iov = iov;
+		q->data_iovcnt = iovcnt;
+	}
+	return sgf_reply(r, (long)total);
+}
+
 int sgf_reply_write(struct sgf_req *r, size_t n)
 {
 	return sgf_reply(r, n > 0x7fffffff ? -EIO : (long)n);

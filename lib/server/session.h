@@ -67,6 +67,8 @@ struct sgf_request {
 	struct fuse_open_out open2;
 	struct sgf_dirbuf db;
 	struct iovec iov;
+	const struct iovec *data_iov;  /* sgf_reply_iov: READ data from here */
+	int data_iovcnt;
 	char *recv_buf;              /* WRITE payloads land page-aligned */
 	size_t recv_size;
 	char *reply_buf;             /* page-aligned reply payload */
