@@ -149,8 +149,9 @@ int sgf_lookup(struct sgf_client *c, uint64_t parent, const char *name,
  * root, nodeid FUSE_ROOT_ID, whose attributes come from GETATTR). */
 int sgf_lookup_path(struct sgf_client *c, const char *path, struct fuse_entry_out *out);
 
-/* Drop nlookup references to nodeid (FORGET; no reply). Forgetting the
- * root or nodeid 0 does nothing. */
+/* Drop nlookup references to nodeid (FORGET; no reply, so a server may
+ * handle it after requests sent later). Forgetting the root or nodeid 0
+ * does nothing. */
 void sgf_forget(struct sgf_client *c, uint64_t nodeid, uint64_t nlookup);
 
 int sgf_getattr(struct sgf_client *c, uint64_t nodeid, struct fuse_attr_out *out);

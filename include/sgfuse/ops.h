@@ -118,8 +118,12 @@ void sgf_fill_kstatfs(struct fuse_kstatfs *k, const struct statvfs *sv);
  */
 struct sgf_ops {
 	/* Called once INIT is settled, before any other op. It may lower
-	 * ci->max_write (not below 4096); other changes to ci are ignored.
-	 * A nonzero return fails INIT (the session then ends). */
+	 * ci->max_write (not below 4096) and clear these bits of ci->flags:
+	 * FUSE_DO_READDIRPLUS and FUSE_READDIRPLUS_AUTO (READDIR only, then),
+	 * FUSE_EXPORT_SUPPORT, FUSE_ASYNC_READ, FUSE_PARALLEL_DIROPS,
+	 * FUSE_CACHE_SYMLINKS, FUSE_ASYNC_DIO; other changes to ci are
+	 * ignored. A nonzero return fails INIT. Start backend threads here
+	 * (not before sgf_main: its move to the background is a fork). */
 	int (*init)(void *fs, struct sgf_conn_info *ci);
 	/* Called exactly once per session that sgf_server_run() served, after
 	 * its last request: every worker has stopped and every kept request

@@ -29,7 +29,10 @@ struct sgf_req *sgf_req_keep(const struct sgf_req *r);
  * Returns 0 when the reply was handed to the transport (or the requester is
  * gone: -ENOTCONN is not reported for that), -EALREADY when r was already
  * answered (nothing sent; counted in stats.refused). After a reply r is
- * invalid: do not touch it, its names or its buffers again. */
+ * invalid: do not touch it, its names or its buffers again. One exception:
+ * a kept request the library answered EIO because its session ended keeps
+ * its buffers until ops->destroy has returned, so a backend still filling
+ * them (it learns from -EALREADY) does no harm. */
 int sgf_reply(struct sgf_req *r, long result);
 
 /* Shorthands: copy the struct into the request's output, then sgf_reply(r, 0)

@@ -161,7 +161,8 @@ struct sgf_main_ext {
  * once mounted (the parent exits with the child's verdict; the child leaves
  * its working directory for / and sends stderr to /dev/null: use absolute
  * paths). It sets umask(0), since modes arrive masked by the requester's
- * umask. Signals as sgf_server_opts.handle_signals. See sgf_main(3). */
+ * umask. Signals as sgf_server_opts.handle_signals. The -o lists are
+ * split in place, so argv must be writable (main's is). See sgf_main(3). */
 int sgf_main(int argc, char **argv, const struct sgf_ops *ops, size_t ops_size, void *fs);
 int sgf_main_ext(int argc, char **argv, const struct sgf_ops *ops, size_t ops_size,
 		 void *fs, const struct sgf_main_ext *ext);

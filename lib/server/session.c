@@ -6,6 +6,12 @@
 #include <string.h>
 #include "session.h"
 
+/* Capabilities a filesystem's init may clear from ci->flags. */
+#define SGF_DECLINABLE                                                          \
+	((uint64_t)(FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_EXPORT_SUPPORT | \
+		    FUSE_ASYNC_READ | FUSE_PARALLEL_DIROPS | FUSE_CACHE_SYMLINKS |      \
+		    FUSE_ASYNC_DIO))
+
 /* Largest xattr value and symlink target a reply may carry. */
 #define SGF_XATTR_MAX 65536u
 
@@ -81,6 +87,12 @@ int sgf_session_do_init(struct sgf_session *se, const void *arg, size_t arg_len,
 		 * negotiated (the buffers are sized for it). */
 		if (theirs.max_write < ci.max_write && theirs.max_write >= SGF_PAGE_SIZE)
 			ci.max_write = out->max_write = theirs.max_write;
+		/* It may decline capabilities that only change what the
+		 * requester asks for, never the buffers' layout. */
+		uint64_t dropped = ci.flags & ~theirs.flags & SGF_DECLINABLE;
+		ci.flags &= ~dropped;
+		out->flags &= ~(uint32_t)dropped;
+		out->flags2 &= ~(uint32_t)(dropped >> 32);
 	}
 	se->conn = ci;
 	se->lim.max_write = ci.max_write;
