@@ -50,8 +50,10 @@ int sgf_notify_inval_entry(struct sgf_session *se, uint64_t parent, const char *
 int sgf_notify_delete(struct sgf_session *se, uint64_t parent, uint64_t child,
 		      const char *name);
 
-/* Put len bytes of data at offset off of ino's page cache (and extend its
- * cached size if needed). The data is copied before the call returns. */
+/* Put the bytes of iov[0..iovcnt) (at most SGF_NOTIFY_IOV_MAX entries,
+ * -EINVAL beyond) at offset off of ino's page cache (and extend its cached
+ * size if needed). The data is copied before the call returns. */
+#define SGF_NOTIFY_IOV_MAX 14
 int sgf_notify_store(struct sgf_session *se, uint64_t ino, uint64_t off,
 		     const struct iovec *iov, int iovcnt);
 

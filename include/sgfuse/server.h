@@ -109,12 +109,16 @@ int sgf_server_run(struct sgf_server *srv);
 void sgf_server_exit(struct sgf_server *srv);
 
 /* Unmount if still mounted, call destroy if a session ran and it was not
- * called yet, free everything. A reply to a request of this server after
- * this is a use after free. */
+ * called yet, free everything. Until then a late reply to a request of a
+ * mount or attach session is refused and counted (a listening server's
+ * connection is freed when it ends: no reply after its destroy returned);
+ * after this it is a use after free. */
 void sgf_server_destroy(struct sgf_server *srv);
 
 /* The session of a mount or attach endpoint (for notifications from outside
- * any operation); NULL before the endpoint is set, and for listen. */
+ * any operation); NULL before the endpoint is set, and for listen. It stays
+ * valid until sgf_server_destroy (notifications return -ENOTCONN once it
+ * ended). */
 struct sgf_session *sgf_server_session(struct sgf_server *srv);
 
 /* Totals of every session so far into *out. */

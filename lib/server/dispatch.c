@@ -65,6 +65,13 @@ static void set_arg(struct reply *r, const void *arg, size_t len)
 	r->arg_len[0] = len;
 }
 
+/* A result the filesystem could not have meant: answered EIO, counted. */
+static int refuse(struct sgf_request *q)
+{
+	sgf_stat_inc(&q->se->stats.refused, 1);
+	return -EIO;
+}
+
 /* The reply shape of each opcode, from what the operation returned.
  * Returns the error to send (0: success with r filled). */
 static int shape_reply(struct sgf_request *q, long ret, struct reply *r)
@@ -72,10 +79,8 @@ static int shape_reply(struct sgf_request *q, long ret, struct reply *r)
 	const struct sgf_parsed *p = &q->p;
 	union sgf_op_out *out = &q->out;
 
-	if (ret < -4095 || ret > 0x7fffffffL) { /* a filesystem returning nonsense */
-		sgf_stat_inc(&q->se->stats.refused, 1);
-		return -EIO;
-	}
+	if (ret < -4095 || ret > 0x7fffffffL) /* a filesystem returning nonsense */
+		return refuse(q);
 	if (ret < 0)
 		return (int)ret;
 	switch (q->pub.opcode) {
@@ -106,7 +111,7 @@ static int shape_reply(struct sgf_request *q, long ret, struct reply *r)
 		break;
 	case FUSE_READLINK:
 		if (ret > (long)SGF_PATH_MAX)
-			return -EIO;
+			return refuse(q);
 		r->data = q->reply_buf, r->data_len = (size_t)ret;
 		break;
 	case FUSE_GETXATTR:
@@ -124,13 +129,13 @@ static int shape_reply(struct sgf_request *q, long ret, struct reply *r)
 	}
 	case FUSE_WRITE:
 		if (ret > (long)((const struct fuse_write_in *)p->arg)->size)
-			return -EIO; /* the filesystem claims more than it got */
+			return refuse(q); /* the filesystem claims more than it got */
 		out->w.size = (uint32_t)ret;
 		set_arg(r, &out->w, sizeof(out->w));
 		break;
 	case FUSE_READ:
 		if (ret > (long)((const struct fuse_read_in *)p->arg)->size)
-			return -EIO;
+			return refuse(q);
 		if (q->data_iov) /* sgf_reply_iov: the filesystem's buffers */
 			r->data_iov = q->data_iov, r->data_iovcnt = q->data_iovcnt;
 		else
@@ -139,7 +144,7 @@ static int shape_reply(struct sgf_request *q, long ret, struct reply *r)
 	case FUSE_READDIR:
 	case FUSE_READDIRPLUS:
 		if (q->db.used > q->db.size)
-			return -EIO;
+			return refuse(q);
 		r->data = q->db.buf, r->data_len = q->db.used;
 		break;
 	default:

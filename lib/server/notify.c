@@ -81,10 +81,10 @@ int sgf_notify_store(struct sgf_session *se, uint64_t ino, uint64_t off,
 		     const struct iovec *iov, int iovcnt)
 {
 	struct fuse_notify_store_out o = { .nodeid = ino, .offset = off };
-	struct iovec args[SGF_SEND_IOV_MAX - 1];
+	struct iovec args[SGF_NOTIFY_IOV_MAX + 1];
 	uint64_t size = 0;
 
-	if (ino == 0 || iovcnt < 0 || iovcnt > SGF_SEND_IOV_MAX - 2 || (iovcnt && iov == NULL))
+	if (ino == 0 || iovcnt < 0 || iovcnt > SGF_NOTIFY_IOV_MAX || (iovcnt && iov == NULL))
 		return -EINVAL;
 	args[0] = (struct iovec){ &o, sizeof(o) };
 	for (int i = 0; i < iovcnt; i++) {

@@ -174,11 +174,13 @@ int sgf_conn_start(struct sgf_conn *c)
 	return c->loop ? 0 : -errno;
 }
 
-int sgf_conn_end(struct sgf_conn *c)
+int sgf_conn_stop(struct sgf_conn *c)
 {
 	struct sgf_server *srv = c->srv;
-	int ret;
 
+	if (c->stopped)
+		return c->err;
+	c->stopped = true;
 	if (c->loop && !c->joined) {
 		sgf_loop_stop(c->loop);
 		int err = sgf_loop_join(c->loop);
@@ -190,12 +192,22 @@ int sgf_conn_end(struct sgf_conn *c)
 	if (c->loop && !atomic_exchange(&c->se->destroy_called, true) && srv->ops.destroy)
 		srv->ops.destroy(c->fs);
 	sgf_loop_free(c->loop);
+	c->loop = NULL;
 	sgf_chan_free(c->ch);
+	c->ch = c->se->ch = NULL;
 	if (c->fs_owned && srv->opts.fs_free)
 		srv->opts.fs_free(srv->fs, c->fs);
+	c->fs_owned = false;
+	return c->err;
+}
+
+int sgf_conn_end(struct sgf_conn *c)
+{
+	struct sgf_server *srv = c->srv;
+	int ret = sgf_conn_stop(c);
+
 	sgf_stats_merge(&srv->ended, sgf_session_stats(c->se));
 	sgf_session_destroy(c->se);
-	ret = c->err;
 	free(c);
 	return ret;
 }
@@ -294,10 +306,9 @@ static int run_single(struct sgf_server *srv)
 	if (err == 0)
 		wait_for_end(srv, sgf_loop_done_fd(c->loop));
 	unmount_endpoint(srv);
-	pthread_mutex_lock(&srv->lock);
-	srv->single = NULL;
-	pthread_mutex_unlock(&srv->lock);
-	int end_err = sgf_conn_end(c);
+	/* The session itself stays until sgf_server_destroy: a late reply to
+	 * one of its requests is refused and counted, not a use after free. */
+	int end_err = sgf_conn_stop(c);
 	return err ? err : end_err;
 }
 
@@ -325,7 +336,7 @@ void sgf_server_destroy(struct sgf_server *srv)
 	if (srv == NULL)
 		return;
 	unmount_endpoint(srv);
-	if (srv->single) /* an endpoint that never ran */
+	if (srv->single)
 		sgf_conn_end(srv->single);
 	if (srv->listen_fd >= 0) {
 		close(srv->listen_fd);

@@ -22,6 +22,7 @@ struct sgf_conn {
 	bool fs_owned;          /* made by opts.fs_new */
 	int err;                /* how serving ended */
 	bool joined;            /* its workers were joined */
+	bool stopped;           /* sgf_conn_stop ran */
 };
 
 enum sgf_endpoint { SGF_EP_NONE, SGF_EP_MOUNT, SGF_EP_LISTEN, SGF_EP_ATTACH };
@@ -55,9 +56,13 @@ struct sgf_server {
 int sgf_conn_new(struct sgf_server *srv, struct sgf_conn **out);
 /* Start its workers on c->ch. 0 or -errno. */
 int sgf_conn_start(struct sgf_conn *c);
-/* Stop, join, answer kept requests EIO, call destroy once, free (the
- * statistics go into srv->ended first). Returns how serving ended: 0 or
- * the first worker's -errno. */
+/* Stop, join, answer kept requests EIO, call destroy once, release the
+ * channel and the filesystem instance; the session stays (late replies to
+ * its requests are refused). Returns how serving ended: 0 or the first
+ * worker's -errno. Again: returns the same. */
+int sgf_conn_stop(struct sgf_conn *c);
+/* sgf_conn_stop, then free the session (its statistics go into
+ * srv->ended first). */
 int sgf_conn_end(struct sgf_conn *c);
 
 /* Serve a listening socket until exit (endpoint.c). 0 or -errno. */
