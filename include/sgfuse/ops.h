@@ -223,9 +223,10 @@ struct sgf_ops {
 	/* The requester gave up on request r (its caller got a signal): r is
 	 * in flight, kept or still in its operation; it is the same pointer
 	 * sgf_req_keep() returned. Called on a worker
-	 * thread; it must not block or reply itself (tell whoever owns r,
-	 * which then answers, typically -EINTR; or answer normally: the
-	 * protocol allows it). sgf_req_interrupted(r) tells the same. */
+	 * thread; it must not block. It may answer r itself (typically
+	 * -EINTR), or tell whoever owns r, which then answers (or answers
+	 * normally: the protocol allows it). sgf_req_interrupted(r) tells
+	 * the same. */
 	void (*interrupt)(const struct sgf_req *r);
 };
 

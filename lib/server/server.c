@@ -193,8 +193,9 @@ int sgf_conn_stop(struct sgf_conn *c)
 		srv->ops.destroy(c->fs);
 	sgf_loop_free(c->loop);
 	c->loop = NULL;
-	sgf_chan_free(c->ch);
-	c->ch = c->se->ch = NULL;
+	/* The channel stays open with the session: a notification racing
+	 * the end must find an fd that is still ours (it then fails with
+	 * -ENOTCONN, the connection being gone or shut down). */
 	if (c->fs_owned && srv->opts.fs_free)
 		srv->opts.fs_free(srv->fs, c->fs);
 	c->fs_owned = false;
@@ -206,6 +207,7 @@ int sgf_conn_end(struct sgf_conn *c)
 	struct sgf_server *srv = c->srv;
 	int ret = sgf_conn_stop(c);
 
+	sgf_chan_free(c->ch);
 	sgf_stats_merge(&srv->ended, sgf_session_stats(c->se));
 	sgf_session_destroy(c->se);
 	free(c);

@@ -57,12 +57,12 @@ int sgf_conn_new(struct sgf_server *srv, struct sgf_conn **out);
 /* Start its workers on c->ch. 0 or -errno. */
 int sgf_conn_start(struct sgf_conn *c);
 /* Stop, join, answer kept requests EIO, call destroy once, release the
- * channel and the filesystem instance; the session stays (late replies to
- * its requests are refused). Returns how serving ended: 0 or the first
+ * filesystem instance; the session and its channel stay (late replies to
+ * its requests are refused, late notifications fail). Returns how serving ended: 0 or the first
  * worker's -errno. Again: returns the same. */
 int sgf_conn_stop(struct sgf_conn *c);
-/* sgf_conn_stop, then free the session (its statistics go into
- * srv->ended first). */
+/* sgf_conn_stop, then close the channel and free the session (its
+ * statistics go into srv->ended first). */
 int sgf_conn_end(struct sgf_conn *c);
 
 /* Serve a listening socket until exit (endpoint.c). 0 or -errno. */
