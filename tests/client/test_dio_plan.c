@@ -1,6 +1,6 @@
 /* tests/client/test_dio_plan.c - the dio planner and the result tally, with
- * no sockets: table-driven cases with exact request sizes (the DESIGN.md
- * ones among them), and random iovec arrays checked against an independent
+ * no sockets: table-driven cases with exact request sizes (the shapes
+ * Linux sends among them), and random iovec arrays checked against an independent
  * page-by-page model and the planner's invariants. */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,8 +1,9 @@
 /* tests/interop/test_interop_libfuse.c - our client against a libfuse3
  * low-level server (custom io over a stream socket): INIT with a peer we did
  * not write, metadata round trips, and packed readv/writev whose request
- * sizes, as the server counted them, match the DESIGN.md expectations, with
- * every byte verified on both sides. */
+ * sizes, as the server counted them, match the shapes the kernel sends
+ * (see tests/mounted/test_request_shape.c), with every byte verified on
+ * both sides. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

@@ -28,7 +28,7 @@ struct shape_case {
 	struct expect write, read;
 };
 
-/* The kernel's shapes (DESIGN.md, Linux 6.18, max_pages 256, 1 MiB):
+/* The kernel's shapes (seen on Linux 6.18, max_pages 256, 1 MiB):
  * 32 x 4 KiB pages -> 1 x 131072; 300 x 100 bytes one a page -> 25600 + 4400;
  * 4 MiB at page offset 100 -> 1048476, 3 x 1 MiB, 100; and the byte limits. */
 static const struct shape_case cases[] = {
