@@ -948,66 +948,51 @@ static int memfs_create(const struct sgf_req *r, uint64_t parent, const char *na
 	return 0;
 }
 
-static int memfs_unlink(const struct sgf_req *r, uint64_t parent, const char *name)
+/* Remove the entry name of parent: a directory (must be empty) for RMDIR,
+ * anything else for UNLINK. */
+static int remove_entry(const struct sgf_req *r, uint64_t parent, const char *name, bool dir)
 {
 	struct memfs *fs = session_of(r)->fs;
-	struct node *d;
+	struct node *d, *n;
 	ssize_t i;
 	int err = check_name(name);
 
 	if (err)
 		return err;
+	if (dir && strcmp(name, ".") == 0)
+		return -EINVAL;
+	if (dir && strcmp(name, "..") == 0)
+		return -ENOTEMPTY;
 	pthread_mutex_lock(&fs->lock);
 	d = dir_get(fs, parent, &err);
-	if (d != NULL) {
-		i = dir_find(d, name);
-		if (i < 0) {
-			err = -ENOENT;
-		} else if (S_ISDIR(d->ents[i].node->mode)) {
-			err = -EISDIR;
-		} else {
-			struct node *n = d->ents[i].node;
-
-			dir_remove(d, (size_t)i);
-			unlinked(fs, d, n);
-		}
+	i = d ? dir_find(d, name) : -1;
+	n = i >= 0 ? d->ents[i].node : NULL;
+	if (d == NULL)
+		; /* err is set */
+	else if (n == NULL)
+		err = -ENOENT;
+	else if (!dir && S_ISDIR(n->mode))
+		err = -EISDIR;
+	else if (dir && !S_ISDIR(n->mode))
+		err = -ENOTDIR;
+	else if (dir && n->nents > 0)
+		err = -ENOTEMPTY;
+	else {
+		dir_remove(d, (size_t)i);
+		unlinked(fs, d, n);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	return err;
 }
 
+static int memfs_unlink(const struct sgf_req *r, uint64_t parent, const char *name)
+{
+	return remove_entry(r, parent, name, false);
+}
+
 static int memfs_rmdir(const struct sgf_req *r, uint64_t parent, const char *name)
 {
-	struct memfs *fs = session_of(r)->fs;
-	struct node *d;
-	ssize_t i;
-	int err = check_name(name);
-
-	if (err)
-		return err;
-	if (strcmp(name, ".") == 0)
-		return -EINVAL;
-	if (strcmp(name, "..") == 0)
-		return -ENOTEMPTY;
-	pthread_mutex_lock(&fs->lock);
-	d = dir_get(fs, parent, &err);
-	if (d != NULL) {
-		i = dir_find(d, name);
-		if (i < 0) {
-			err = -ENOENT;
-		} else if (!S_ISDIR(d->ents[i].node->mode)) {
-			err = -ENOTDIR;
-		} else if (d->ents[i].node->nents > 0) {
-			err = -ENOTEMPTY;
-		} else {
-			struct node *n = d->ents[i].node;
-
-			dir_remove(d, (size_t)i);
-			unlinked(fs, d, n);
-		}
-	}
-	pthread_mutex_unlock(&fs->lock);
-	return err;
+	return remove_entry(r, parent, name, true);
 }
 
 /* Is a the directory d or one of its ancestors? */
