@@ -197,7 +197,7 @@ void sh_init(const char *name, unsigned timeout_s, unsigned flags)
 		mount("fusectl", "/sys/fs/fuse/connections", "fusectl", 0, NULL);
 	} else
 		fprintf(stderr, "srv_helper: no private mount namespace: %s\n", strerror(errno));
-	snprintf(root_dir, sizeof(root_dir), "/tmp/sgf-srv-XXXXXX");
+	snprintf(root_dir, sizeof(root_dir), "/tmp/sgfuse-test-srv-XXXXXX");
 	if (mkdtemp(root_dir) == NULL) {
 		perror("mkdtemp");
 		exit(1);
