@@ -115,6 +115,10 @@ void sgf_fill_kstatfs(struct fuse_kstatfs *k, const struct statvfs *sv);
  * Threads. Operations run on the server's worker threads, several at once,
  * in any order (only a request's own reply orders it); they may block, but a
  * blocked worker receives nothing: use deferred replies for slow backends.
+ * On a stream socket one worker at a time receives for the connection, and
+ * it hands that on only when the next message is already waiting: a
+ * synchronous operation that blocks can delay requests that arrive after
+ * it on the same connection (a kept request never does).
  */
 struct sgf_ops {
 	/* Called once INIT is settled, before any other op. It may lower
@@ -128,7 +132,9 @@ struct sgf_ops {
 	/* Called exactly once per session that sgf_server_run() served, after
 	 * its last request: every worker has stopped and every kept request
 	 * was answered (or answered EIO by the library). Stop backend threads
-	 * that could still call sgf_reply() here. */
+	 * that could still call sgf_reply() here. Also called for a session
+	 * whose INIT never came or failed (a peer that hung up at once): cope
+	 * with an init that did not run. */
 	void (*destroy)(void *fs);
 
 	/* Entry replies (lookup, mknod, mkdir, symlink, link, create): fill
@@ -224,9 +230,9 @@ struct sgf_ops {
 	 * in flight, kept or still in its operation; it is the same pointer
 	 * sgf_req_keep() returned. Called on a worker
 	 * thread; it must not block. It may answer r itself (typically
-	 * -EINTR), or tell whoever owns r, which then answers (or answers
-	 * normally: the protocol allows it). sgf_req_interrupted(r) tells
-	 * the same. */
+	 * -EINTR) if r is kept, or tell whoever owns r, which then answers
+	 * (or answers normally: the protocol allows it); not both: see
+	 * sgf_reply(). sgf_req_interrupted(r) tells the same. */
 	void (*interrupt)(const struct sgf_req *r);
 };
 

@@ -61,8 +61,10 @@ struct sgf_server_opts {
 
 	/* A filesystem instance per session (each socket connection, or the
 	 * one kernel mount): fs_new(fs) makes it before the session starts
-	 * (NULL + errno refuses the session), the session's operations get
-	 * it as r->fs, and fs_free(fs, session_fs) runs after the session's
+	 * (NULL + errno refuses the session; for a mount it runs in
+	 * sgf_server_mount, before sgf_main moves to the background: start
+	 * threads in init, not here), the session's operations get it as
+	 * r->fs, and fs_free(fs, session_fs) runs after the session's
 	 * destroy. Without them every session shares fs. */
 	void *(*fs_new)(void *fs);
 	void (*fs_free)(void *fs, void *session_fs);

@@ -118,6 +118,6 @@ ssize_t sgf_stream_send_spliced(struct sgf_chan *base, void *hdr, size_t hdr_len
 	if (err == -EPIPE || err == -ECONNRESET || err == -ENODEV)
 		return -ENODEV;
 	/* Part of a message went out: the peer could not find the next one. */
-	sgf_chan_shutdown(base);
+	sgf_stream_break(ch);
 	return err;
 }

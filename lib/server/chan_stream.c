@@ -2,6 +2,7 @@
  * the header's len (libfuse custom-io framing), one receiver at a time
  * through a sticky receive role, sends that survive partial writes. */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/fuse.h>
 #include <poll.h>
 #include <pthread.h>
@@ -146,9 +147,14 @@ int sgf_stream_send_locked(struct sgf_stream *ch, const struct iovec *iov, int i
 	while (mh.msg_iovlen) {
 		ssize_t n = sendmsg(ch->base.fd, &mh, MSG_NOSIGNAL);
 		if (n < 0) {
+			int err = errno == EPIPE || errno == ECONNRESET ? -ENODEV : -errno;
 			if (errno == EINTR)
 				continue;
-			return errno == EPIPE || errno == ECONNRESET ? -ENODEV : -errno;
+			/* Part of a message out: the peer could not find the
+			 * next one. Nothing more may be sent. */
+			if (mh.msg_iov != v || mh.msg_iov->iov_base != iov->iov_base)
+				sgf_stream_break(ch);
+			return err;
 		}
 		/* Partial send: step over what went out. */
 		while (mh.msg_iovlen && (size_t)n >= mh.msg_iov->iov_len) {
@@ -162,6 +168,12 @@ int sgf_stream_send_locked(struct sgf_stream *ch, const struct iovec *iov, int i
 		}
 	}
 	return 0;
+}
+
+void sgf_stream_break(struct sgf_stream *ch)
+{
+	shutdown(ch->base.fd, SHUT_RDWR);
+	sgf_chan_shutdown(&ch->base);
 }
 
 static int stream_send(struct sgf_chan *base, const struct iovec *iov, int iovcnt)
@@ -179,7 +191,10 @@ static void stream_shutdown(struct sgf_chan *base)
 {
 	struct sgf_stream *ch = (struct sgf_stream *)base;
 
-	shutdown(base->fd, SHUT_RDWR);
+	/* Reading stops; writing stays open until the channel is freed, so
+	 * replies still under way, and the EIO answers to kept requests at
+	 * the end of the session, reach the peer. */
+	shutdown(base->fd, SHUT_RD);
 	pthread_mutex_lock(&ch->recv_lock);
 	pthread_cond_broadcast(&ch->role_free);
 	pthread_mutex_unlock(&ch->recv_lock);
@@ -206,12 +221,18 @@ static const struct sgf_chan_ops stream_ops = {
 struct sgf_chan *sgf_chan_stream_new(int fd)
 {
 	struct sgf_stream *ch;
-	int err;
+	int err, fl;
 
 	if (fd < 0) {
 		errno = EBADF;
 		return NULL;
 	}
+	/* Sends must block until whole: a socket handed over non-blocking
+	 * would fail one halfway and break the framing. Receives never
+	 * block anyway (MSG_DONTWAIT + poll). */
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || ((fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0))
+		return NULL;
 	ch = calloc(1, sizeof(*ch));
 	if (ch == NULL)
 		return NULL;

@@ -23,6 +23,9 @@ struct sgf_stream {
 
 /* Send one message; the caller holds send_lock. */
 int sgf_stream_send_locked(struct sgf_stream *ch, const struct iovec *iov, int iovcnt);
+/* Shut the stream down both ways: after part of a message went out, the
+ * peer cannot find the next one, so nothing more may be sent. */
+void sgf_stream_break(struct sgf_stream *ch);
 /* The stream's send_spliced op (chan_splice.c). */
 ssize_t sgf_stream_send_spliced(struct sgf_chan *ch, void *hdr, size_t hdr_len, int fd,
 				uint64_t off, size_t len, const struct sgf_splice_pipe *p);

@@ -387,6 +387,17 @@ static bool handle_control(struct sgf_session *se, struct sgf_request *q, int *r
 	return true;
 }
 
+/* The worker has dropped its reference to q; last says whether it was the
+ * last one. True when q is the worker's again (with one reference), false
+ * when a keep or an INTERRUPT pin still holds it: whoever drops the last
+ * reference gives it back to the pool. */
+static bool worker_done(struct sgf_request *q, bool last)
+{
+	if (last)
+		atomic_store(&q->refs, 1);
+	return last;
+}
+
 int sgf_session_handle(struct sgf_session *se, struct sgf_chan *ch, struct sgf_request *q,
 		       size_t len, const struct sgf_splice_pipe *pipe)
 {
@@ -395,8 +406,8 @@ int sgf_session_handle(struct sgf_session *se, struct sgf_chan *ch, struct sgf_r
 	long result;
 	int err;
 
-	/* The worker holds q alone here (a fresh one, or its last one back). */
-	atomic_store(&q->refs, 1);
+	/* The worker holds q's one reference here (a fresh one from the
+	 * pool, or its own given back by worker_done). */
 	atomic_store(&q->state, SGF_REQ_ACTIVE);
 	atomic_store(&q->interrupted, false);
 	q->ch = ch;
@@ -431,12 +442,12 @@ int sgf_session_handle(struct sgf_session *se, struct sgf_chan *ch, struct sgf_r
 	atomic_store(&q->live_unique, h->unique);
 	if (h->opcode == FUSE_READ && read_spliced(se, q, pipe, &err)) {
 		atomic_store(&q->live_unique, 0);
-		return err;
+		return worker_done(q, sgf_request_unref(q)) ? err : SGF_KEPT;
 	}
 	memset(&q->out, 0, sizeof(q->out));
 	memset(&q->open2, 0, sizeof(q->open2));
 	result = call_op(se, q);
-	return sgf_request_finish(q, result) ? SGF_HANDLED : SGF_KEPT;
+	return worker_done(q, sgf_request_finish(q, result)) ? SGF_HANDLED : SGF_KEPT;
 }
 
 int sgf_session_process(struct sgf_session *se, struct sgf_chan *ch, const void *msg,

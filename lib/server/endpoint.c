@@ -287,6 +287,7 @@ static void stop_all(struct sgf_server *srv)
 int sgf_listen_run(struct sgf_server *srv)
 {
 	time_t last_refusal = 0;
+	int ret = 0;
 
 	while (!atomic_load(&srv->exit_requested)) {
 		struct pollfd pfd[3] = { { srv->exit_fd, POLLIN, 0 }, { srv->listen_fd, POLLIN, 0 },
@@ -296,6 +297,11 @@ int sgf_listen_run(struct sgf_server *srv)
 		if (poll(pfd, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
+			ret = -errno;
+			break;
+		}
+		if (pfd[1].revents & (POLLERR | POLLNVAL)) {
+			ret = -EIO; /* the listening socket broke */
 			break;
 		}
 		if (pfd[0].revents)
@@ -308,17 +314,17 @@ int sgf_listen_run(struct sgf_server *srv)
 		if (pfd[1].revents) {
 			int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 			int err = fd < 0 ? -errno : conn_accept(srv, fd);
-			if (err && err != -EINTR && err != -ECONNABORTED && err != -EAGAIN)
+			if (err && err != -EINTR && err != -ECONNABORTED && err != -EAGAIN) {
 				refused(err, &last_refusal);
-			/* Out of fds the listener stays readable: pause it
-			 * instead of spinning. */
-			if (err == -EMFILE || err == -ENFILE || err == -ENOMEM)
+				/* The listener may stay readable (out of fds,
+				 * memory, ...): pause it instead of spinning. */
 				poll(pfd, 1, ACCEPT_PAUSE_MS);
+			}
 		}
 	}
 	close(srv->listen_fd);
 	srv->listen_fd = -1;
 	unlink(srv->listen_path);
 	stop_all(srv);
-	return 0;
+	return ret;
 }

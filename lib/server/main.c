@@ -22,8 +22,12 @@ static int daemonize(int *ready_fd)
 	if (pipe2(pfd, O_CLOEXEC) != 0)
 		return -errno;
 	pid = fork();
-	if (pid < 0)
-		return -errno;
+	if (pid < 0) {
+		int err = -errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return err;
+	}
 	if (pid > 0) {
 		char verdict = 1;
 		close(pfd[1]);

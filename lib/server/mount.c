@@ -164,6 +164,9 @@ static int mount_fusermount(const char *mountpoint, const struct sgf_mount_opts 
 	err = run_fusermount(argv, sv[1]);
 	fd = err ? err : receive_fd(sv[0]);
 	close(sv[0]);
+	/* Mounted, but the fd never came: nothing may stay mounted. */
+	if (err == 0 && fd < 0)
+		sgf_unmount(mountpoint);
 	return fd;
 }
 

@@ -90,19 +90,24 @@ struct sgf_request *sgf_pool_get(struct sgf_session *se)
 	return q;
 }
 
-void sgf_pool_put(struct sgf_request *q)
+static void put_locked(struct sgf_request *q)
 {
 	struct sgf_session *se = q->se;
 
 	atomic_store(&q->state, SGF_REQ_FREE);
 	atomic_store(&q->live_unique, 0);
-	pthread_mutex_lock(&se->pool_lock);
 	q->next_free = se->free_list;
 	se->free_list = q;
 	se->in_use--;
 	/* Broadcast: both pool waiters and the end-of-session wait for idle. */
 	pthread_cond_broadcast(&se->pool_cond);
-	pthread_mutex_unlock(&se->pool_lock);
+}
+
+void sgf_pool_put(struct sgf_request *q)
+{
+	pthread_mutex_lock(&q->se->pool_lock);
+	put_locked(q);
+	pthread_mutex_unlock(&q->se->pool_lock);
 }
 
 void sgf_pool_close(struct sgf_session *se)
@@ -202,6 +207,25 @@ bool sgf_request_finish(struct sgf_request *q, long result)
 	return sgf_request_unref(q);
 }
 
+/* Take a reference to a request someone else still holds (refs > 0); one
+ * whose last reference is being dropped is not taken back. */
+static bool pin(struct sgf_request *q)
+{
+	unsigned refs = atomic_load(&q->refs);
+
+	while (refs > 0)
+		if (atomic_compare_exchange_weak(&q->refs, &refs, refs + 1))
+			return true;
+	return false;
+}
+
+/* Drop a pin taken under pool_lock, still holding it. */
+static void unpin_locked(struct sgf_request *q)
+{
+	if (sgf_request_unref(q))
+		put_locked(q);
+}
+
 bool sgf_req_interrupted(const struct sgf_req *r)
 {
 	return r != NULL && atomic_load(&request_of(r)->interrupted);
@@ -216,13 +240,16 @@ bool sgf_request_interrupt(struct sgf_session *se, uint64_t unique)
 	pthread_mutex_lock(&se->pool_lock);
 	for (unsigned i = 0; i < se->nreqs && found == NULL; i++) {
 		struct sgf_request *q = &se->reqs[i];
-		int st = atomic_load(&q->state);
-		if ((st == SGF_REQ_ACTIVE || st == SGF_REQ_KEPT) &&
-		    atomic_load(&q->live_unique) == unique) {
-			/* Pinned under the lock: it cannot go back to the
-			 * pool (and be reused) while the callback runs. */
-			atomic_fetch_add(&q->refs, 1);
-			found = q;
+		if (atomic_load(&q->live_unique) == unique && pin(q)) {
+			/* Pinned, it cannot go back to the pool and be reused
+			 * while the callback runs; look again now that it
+			 * cannot change hands. */
+			int st = atomic_load(&q->state);
+			if ((st == SGF_REQ_ACTIVE || st == SGF_REQ_KEPT) &&
+			    atomic_load(&q->live_unique) == unique)
+				found = q;
+			else
+				unpin_locked(q);
 		}
 	}
 	pthread_mutex_unlock(&se->pool_lock);

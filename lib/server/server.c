@@ -261,21 +261,34 @@ void sgf_server_report(struct sgf_server *srv)
 	free(st);
 }
 
-/* Wait for the end: exit asked, a handled signal, or (done_fd >= 0) the
- * session ended on its own. SIGUSR1 reports and waits on. */
-static void wait_for_end(struct sgf_server *srv, int done_fd)
+/* Has the requester gone: the kernel aborted the connection (unmounted from
+ * outside), or the socket peer hung up? Polling with no events asks only
+ * for POLLERR / POLLHUP. */
+static bool requester_gone(const struct sgf_conn *c)
 {
-	struct pollfd pfd[3] = { { srv->exit_fd, POLLIN, 0 }, { done_fd, POLLIN, 0 },
-				 { srv->sig_fd, POLLIN, 0 } };
+	struct pollfd p = { c->ch ? sgf_chan_fd(c->ch) : -1, 0, 0 };
+
+	return c->ch != NULL && poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
+/* Wait for the end: exit asked, a handled signal, the session ended on its
+ * own (a worker stopped), or the requester went away while every worker
+ * waits for a buffer a kept request holds. SIGUSR1 reports and waits on. */
+static void wait_for_end(struct sgf_server *srv, struct sgf_conn *c)
+{
+	struct pollfd pfd[4] = { { srv->exit_fd, POLLIN, 0 },
+				 { sgf_loop_done_fd(c->loop), POLLIN, 0 },
+				 { srv->sig_fd, POLLIN, 0 },
+				 { sgf_chan_fd(c->ch), 0, 0 } };
 
 	while (!atomic_load(&srv->exit_requested)) {
 		struct signalfd_siginfo si;
-		if (poll(pfd, 3, -1) < 0) {
+		if (poll(pfd, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return;
 		}
-		if (pfd[0].revents || pfd[1].revents)
+		if (pfd[0].revents || pfd[1].revents || pfd[3].revents)
 			return;
 		if (pfd[2].revents && read(srv->sig_fd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo != SIGUSR1)
@@ -291,6 +304,13 @@ static void unmount_endpoint(struct sgf_server *srv)
 
 	if (srv->mountpoint == NULL)
 		return;
+	/* Unmounted from outside already: unmounting again would take away
+	 * whatever is mounted there now, or was under us. */
+	if (srv->single && requester_gone(srv->single)) {
+		free(srv->mountpoint);
+		srv->mountpoint = NULL;
+		return;
+	}
 	/* Unmounting aborts the connection, so every worker sees ENODEV.
 	 * EINVAL / ENOENT: someone unmounted it already. */
 	err = sgf_unmount(srv->mountpoint);
@@ -306,7 +326,7 @@ static int run_single(struct sgf_server *srv)
 	int err = sgf_conn_start(c);
 
 	if (err == 0)
-		wait_for_end(srv, sgf_loop_done_fd(c->loop));
+		wait_for_end(srv, c);
 	unmount_endpoint(srv);
 	/* The session itself stays until sgf_server_destroy: a late reply to
 	 * one of its requests is refused and counted, not a use after free. */
