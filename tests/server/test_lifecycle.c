@@ -100,6 +100,34 @@ static void test_umount_from_outside(void)
 	check_end(&s, fs, 0, "umount from outside");
 }
 
+/* An unmount from outside, with another filesystem under ours: the server
+ * must not unmount again (that would take the one underneath away). */
+static void test_umount_from_outside_keeps_underlying(void)
+{
+	char marker[PATH_MAX];
+	struct sh_srv s;
+	struct sh_fs *fs;
+	int fd;
+
+	REQUIRE(mount("sgfuse-test-under", sh_mnt(), "tmpfs", 0, "size=1m") == 0);
+	snprintf(marker, sizeof(marker), "%s/underneath", sh_mnt());
+	fd = open(marker, O_CREAT | O_WRONLY, 0644);
+	REQUIRE(fd >= 0);
+	close(fd);
+	mount_fs(&s, &fs, NULL);
+	CHECK(access(marker, F_OK) != 0); /* ours hides it */
+	CHECK_OK(umount2(sh_mnt(), 0));
+	CHECK_EQ(sh_srv_join(&s, 10000), 0);
+	sh_srv_destroy(&s);
+	CHECK_EQ(atomic_load(&fs->destroy_calls), 1);
+	if (access(marker, F_OK) != 0)
+		sh_fail(__FILE__, __LINE__, "the tmpfs under our mount is gone after the server "
+			"ended: it unmounted a second time");
+	umount2(sh_mnt(), MNT_DETACH);
+	sh_umount_all();
+	sh_fs_free(fs);
+}
+
 static bool sig_blocked(int sig)
 {
 	sigset_t cur;
@@ -312,6 +340,7 @@ int main(void)
 {
 	sh_init("test_lifecycle", 120, SH_KEEP_TERM);
 	test_umount_from_outside();
+	test_umount_from_outside_keeps_underlying();
 	test_signal(SIGTERM);
 	test_signal(SIGINT);
 	test_signal(SIGHUP);
