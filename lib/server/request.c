@@ -110,6 +110,16 @@ void sgf_pool_put(struct sgf_request *q)
 	pthread_mutex_unlock(&q->se->pool_lock);
 }
 
+bool sgf_pool_exhausted(struct sgf_session *se)
+{
+	bool empty;
+
+	pthread_mutex_lock(&se->pool_lock);
+	empty = se->free_list == NULL;
+	pthread_mutex_unlock(&se->pool_lock);
+	return empty;
+}
+
 void sgf_pool_close(struct sgf_session *se)
 {
 	pthread_mutex_lock(&se->pool_lock);

@@ -271,6 +271,10 @@ static bool requester_gone(const struct sgf_conn *c)
 	return c->ch != NULL && poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
 }
 
+/* How often the run loop looks whether a requester that left had anyone
+ * left to notice it. */
+#define GONE_CHECK_MS 100
+
 /* Wait for the end: exit asked, a handled signal, the session ended on its
  * own (a worker stopped), or the requester went away while every worker
  * waits for a buffer a kept request holds. SIGUSR1 reports and waits on. */
@@ -281,14 +285,26 @@ static void wait_for_end(struct sgf_server *srv, struct sgf_conn *c)
 				 { srv->sig_fd, POLLIN, 0 },
 				 { sgf_chan_fd(c->ch), 0, 0 } };
 
+	bool gone = false;
+
 	while (!atomic_load(&srv->exit_requested)) {
 		struct signalfd_siginfo si;
-		if (poll(pfd, 4, -1) < 0) {
+		int n = poll(pfd, 4, gone ? GONE_CHECK_MS : -1);
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return;
 		}
-		if (pfd[0].revents || pfd[1].revents || pfd[3].revents)
+		if (pfd[0].revents || pfd[1].revents)
+			return;
+		if (pfd[3].revents) {
+			/* Workers that can receive see the end themselves
+			 * (and read what is still queued); only if every
+			 * buffer is held by a kept request is nobody there. */
+			gone = true;
+			pfd[3].fd = -1;
+		}
+		if (gone && sgf_pool_exhausted(c->se))
 			return;
 		if (pfd[2].revents && read(srv->sig_fd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo != SIGUSR1)

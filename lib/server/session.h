@@ -179,6 +179,8 @@ void sgf_pool_free(struct sgf_session *se);
 struct sgf_request *sgf_pool_get(struct sgf_session *se);
 /* Give back a request whose last reference the caller drops. */
 void sgf_pool_put(struct sgf_request *q);
+/* Is every request buffer in use (workers waiting for one)? */
+bool sgf_pool_exhausted(struct sgf_session *se);
 /* Wake and refuse waiters of sgf_pool_get. */
 void sgf_pool_close(struct sgf_session *se);
 /* Drop one reference; true when it was the last (the caller then owns q

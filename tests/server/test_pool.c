@@ -7,6 +7,8 @@
  * more memory. Then the same with max_inflight = 1. */
 #include "srv_helper.h"
 
+#include <sys/sysmacros.h>
+
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sys/uio.h>
@@ -33,6 +35,7 @@ static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
 static struct pending *q_head, *q_tail;
 static bool q_stop;
 static pthread_t backend_thread;
+static bool never_answer;
 
 static ssize_t pool_read(const struct sgf_req *r, uint64_t ino, const struct fuse_read_in *in,
 			 const struct iovec *iov, int iovcnt)
@@ -48,6 +51,11 @@ static ssize_t pool_read(const struct sgf_req *r, uint64_t ino, const struct fus
 	if (p->k == NULL) {
 		free(p);
 		return -EIO;
+	}
+	if (never_answer) { /* kept until the library gives up on it */
+		free(p);
+		atomic_fetch_add(&kept_now, 1);
+		return SGF_DEFER;
 	}
 	int now = atomic_fetch_add(&kept_now, 1) + 1;
 	int max = atomic_load(&kept_max);
@@ -217,10 +225,78 @@ static void run(unsigned max_inflight)
 	sh_fs_free(fs);
 }
 
+static void *stuck_reader(void *arg)
+{
+	const char *path = arg;
+	void *buf = NULL;
+	int fd = open(path, O_RDONLY | O_DIRECT);
+
+	if (fd >= 0 && posix_memalign(&buf, 4096, CHUNK) == 0)
+		(void)!pread(fd, buf, CHUNK, 0); /* fails once the connection is aborted */
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return NULL;
+}
+
+/* Every buffer kept, never answered, every worker waiting for a buffer:
+ * when the connection is aborted from outside nobody is receiving, and the
+ * server must still notice, answer the kept requests EIO and end. */
+static void run_stuck_abort(void)
+{
+	struct sgf_server_opts opts = { .max_inflight = 2, .threads = 2 };
+	struct sgf_ops ops;
+	struct sh_fs *fs = sh_fs_new();
+	struct sh_srv s;
+	struct sgf_stats st;
+	struct stat mst;
+	pthread_t th[4];
+	char path[PATH_MAX + 16], abort_path[128];
+
+	atomic_store(&kept_now, 0);
+	never_answer = true;
+	q_stop = false;
+	fs->open_flags = FOPEN_DIRECT_IO;
+	file_ino = sh_fs_add(fs, 1, "data", S_IFREG | 0644, expected, CHUNK);
+	sh_ops_fill(&ops);
+	ops.read = pool_read;
+	ops.destroy = pool_destroy;
+	REQUIRE(pthread_create(&backend_thread, NULL, backend, NULL) == 0);
+	sh_srv_new(&s, &ops, sizeof(ops), fs, &opts);
+	sh_srv_mount(&s);
+	SH_PATH(path, "data");
+	REQUIRE(stat(sh_mnt(), &mst) == 0);
+	for (int i = 0; i < 4; i++)
+		REQUIRE(pthread_create(&th[i], NULL, stuck_reader, path) == 0);
+	CHECK(SH_WAIT_UNTIL(atomic_load(&kept_now) == 2, 10000));
+	sh_msleep(100); /* the workers are waiting for a buffer now */
+	snprintf(abort_path, sizeof(abort_path), "/sys/fs/fuse/connections/%u/abort",
+		 minor(mst.st_dev));
+	int fd = open(abort_path, O_WRONLY);
+	if (fd < 0) {
+		printf("no %s (%s): skipping the abort case\n", abort_path, strerror(errno));
+		sh_srv_destroy(&s);
+	} else {
+		REQUIRE(write(fd, "1", 1) == 1);
+		close(fd);
+		CHECK_EQ(sh_srv_join(&s, 10000), 0);
+		sh_srv_stats(&s, &st);
+		CHECK_EQ(st.abandoned, 2);
+		CHECK_EQ(atomic_load(&fs->destroy_calls), 1);
+		sh_srv_destroy(&s);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	never_answer = false;
+	sh_umount_all();
+	sh_fs_free(fs);
+}
+
 int main(void)
 {
 	sh_init("test_pool", 120, 0);
 	run(2);
 	run(1);
+	run_stuck_abort();
 	return sh_finish();
 }
