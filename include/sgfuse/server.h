@@ -53,8 +53,10 @@ struct sgf_server_opts {
 
 	/* SIGINT, SIGTERM, SIGHUP end sgf_server_run(); SIGUSR1 writes the
 	 * statistics (stats, stats_file); SIGPIPE is ignored. The server blocks
-	 * these signals in the thread calling sgf_server_new() (threads it
-	 * starts inherit that) and restores the mask in sgf_server_destroy(). */
+	 * these signals in the thread calling sgf_server_new() and restores
+	 * the mask in sgf_server_destroy(); block them in the program's other
+	 * threads too, or the kernel may deliver them there. (The server's
+	 * worker threads take no signals at all.) */
 	bool handle_signals;
 	bool stats;             /* print statistics to stderr at the end and on SIGUSR1 */
 	const char *stats_file; /* ... and/or write them to this file */
@@ -68,6 +70,9 @@ struct sgf_server_opts {
 	 * destroy. Without them every session shares fs. */
 	void *(*fs_new)(void *fs);
 	void (*fs_free)(void *fs, void *session_fs);
+
+	/* Room for options of later versions: zero (nonzero: -EINVAL). */
+	uint64_t reserved[8];
 };
 
 /* Make a server for ops (ops_size = sizeof of the caller's table) with
@@ -153,6 +158,9 @@ struct sgf_main_ext {
 	/* Copied into sgf_server_opts. */
 	void *(*fs_new)(void *fs);
 	void (*fs_free)(void *fs, void *session_fs);
+
+	/* Room for fields of later versions: zero. */
+	uint64_t reserved[8];
 };
 
 /* Run a filesystem with the standard command line and return the process

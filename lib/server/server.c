@@ -98,6 +98,9 @@ int sgf_server_new(struct sgf_server **out, const struct sgf_ops *ops, size_t op
 	err = copy_ops(&srv->ops, ops, ops_size);
 	if (err == 0 && opts && (opts->max_write && opts->max_write < SGF_PAGE_SIZE))
 		err = -EINVAL;
+	for (size_t i = 0; err == 0 && opts && i < sizeof(opts->reserved) / 8; i++)
+		if (opts->reserved[i] != 0)
+			err = -EINVAL; /* an option this library does not know */
 	if (err == 0 && opts)
 		err = dup_opt(&srv->fsname, opts->fsname) ?: dup_opt(&srv->subtype, opts->subtype)
 			?: dup_opt(&srv->stats_file, opts->stats_file);
