@@ -306,6 +306,10 @@ static void test_longer(void)
 	/* NULL table, NULL out. */
 	CHECK_RET(sgf_server_new(&srv, NULL, sizeof(struct sgf_ops), NULL, NULL), -EINVAL);
 	CHECK_RET(sgf_server_new(NULL, &full, sizeof(full), NULL, NULL), -EINVAL);
+	/* Options of a later version (reserved room not zero) are refused. */
+	struct sgf_server_opts later = { .threads = 1 };
+	later.reserved[7] = 1;
+	CHECK_RET(sgf_server_new(&srv, &full, sizeof(full), NULL, &later), -EINVAL);
 }
 
 int main(void)
