@@ -30,9 +30,10 @@ struct sgf_req *sgf_req_keep(const struct sgf_req *r);
  * gone: -ENOTCONN is not reported for that), -EALREADY when r was already
  * answered (nothing sent; counted in stats.refused). After a reply r is
  * invalid: do not touch it, its names or its buffers again. The handle is
- * the request's buffer, which serves a later request once it is free: a
- * second reply is refused only until then, and after that would answer the
- * later request. So one owner answers, once. One exception:
+ * the request's buffer, which serves a later request once it is free (the
+ * library reuses free buffers oldest first, so that is after every other
+ * free one): a second reply is refused until then, and after that would
+ * answer the later request. So one owner answers, once. One exception:
  * a kept request the library answered EIO because its session ended keeps
  * its buffers until ops->destroy has returned, so a backend still filling
  * them (it learns from -EALREADY) does no harm. */

@@ -34,6 +34,16 @@ static int request_buffers(struct sgf_request *q, struct sgf_session *se)
 	return 0;
 }
 
+static void append_free(struct sgf_session *se, struct sgf_request *q)
+{
+	q->next_free = NULL;
+	if (se->free_tail)
+		se->free_tail->next_free = q;
+	else
+		se->free_list = q;
+	se->free_tail = q;
+}
+
 int sgf_pool_init(struct sgf_session *se, unsigned n)
 {
 	if (n == 0)
@@ -44,17 +54,19 @@ int sgf_pool_init(struct sgf_session *se, unsigned n)
 	pthread_mutex_init(&se->pool_lock, NULL);
 	pthread_cond_init(&se->pool_cond, NULL);
 	se->nreqs = n;
-	/* Free list in index order, taken from the head and given back at
-	 * the head: a lone worker keeps reusing warm buffers. */
-	for (unsigned i = n; i-- > 0;) {
+	/* A queue: taken from the head, given back at the tail, so an
+	 * answered request's buffer serves again only after every other free
+	 * one did, and a stray second reply through its handle is refused
+	 * for as long as possible. (A synchronous request never comes back
+	 * here: its worker keeps the buffer.) */
+	for (unsigned i = 0; i < n; i++) {
 		struct sgf_request *q = &se->reqs[i];
 		if (request_buffers(q, se) != 0) {
 			sgf_pool_free(se);
 			return -ENOMEM;
 		}
 		q->se = se;
-		q->next_free = se->free_list;
-		se->free_list = q;
+		append_free(se, q);
 	}
 	return 0;
 }
@@ -81,6 +93,8 @@ struct sgf_request *sgf_pool_get(struct sgf_session *se)
 	if (!se->pool_closed) {
 		q = se->free_list;
 		se->free_list = q->next_free;
+		if (se->free_list == NULL)
+			se->free_tail = NULL;
 		se->in_use++;
 		sgf_stat_max(&se->stats.buffers_max, se->in_use);
 		atomic_store(&q->refs, 1);
@@ -96,8 +110,7 @@ static void put_locked(struct sgf_request *q)
 
 	atomic_store(&q->state, SGF_REQ_FREE);
 	atomic_store(&q->live_unique, 0);
-	q->next_free = se->free_list;
-	se->free_list = q;
+	append_free(se, q);
 	se->in_use--;
 	/* Broadcast: both pool waiters and the end-of-session wait for idle. */
 	pthread_cond_broadcast(&se->pool_cond);

@@ -98,7 +98,8 @@ struct sgf_session {
 	struct sgf_request *reqs;
 	unsigned nreqs;
 	unsigned in_use;
-	struct sgf_request *free_list;
+	struct sgf_request *free_list; /* a queue: head ... */
+	struct sgf_request *free_tail; /* ... and tail */
 	bool pool_closed;
 };
 
