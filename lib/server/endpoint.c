@@ -96,13 +96,15 @@ int sgf_server_attach(struct sgf_server *srv, int fd)
 	struct stat st;
 	int err, type = 0;
 	socklen_t len = sizeof(type);
+	bool dev;
 
 	if (srv == NULL || fd < 0 || srv->ep != SGF_EP_NONE) {
 		if (fd >= 0)
 			close(fd);
 		return srv == NULL || fd < 0 ? -EINVAL : -EBUSY;
 	}
-	if (!is_dev_fuse(fd) &&
+	dev = is_dev_fuse(fd);
+	if (!dev &&
 	    (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
 	     getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM)) {
 		close(fd);
@@ -113,8 +115,7 @@ int sgf_server_attach(struct sgf_server *srv, int fd)
 		close(fd);
 		return err;
 	}
-	err = single_endpoint(srv, is_dev_fuse(fd) ? sgf_chan_dev_new(fd)
-						   : sgf_chan_stream_new(fd), c);
+	err = single_endpoint(srv, dev ? sgf_chan_dev_new(fd) : sgf_chan_stream_new(fd), c);
 	if (err) {
 		close(fd);
 		return err;

@@ -123,6 +123,13 @@ static void free_worker(struct worker *w)
 	}
 }
 
+unsigned sgf_default_threads(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return cpus > 0 ? (unsigned)cpus : 1;
+}
+
 struct sgf_loop *sgf_loop_start(struct sgf_session *se, struct sgf_chan *ch, unsigned nthreads)
 {
 	struct sgf_loop *loop = calloc(1, sizeof(*loop));
@@ -131,10 +138,8 @@ struct sgf_loop *sgf_loop_start(struct sgf_session *se, struct sgf_chan *ch, uns
 
 	if (loop == NULL)
 		return NULL;
-	if (nthreads == 0) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		nthreads = cpus > 0 ? (unsigned)cpus : 1;
-	}
+	if (nthreads == 0)
+		nthreads = sgf_default_threads();
 	loop->se = se;
 	loop->ch = ch;
 	loop->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -121,6 +121,11 @@ int sgf_server_new(struct sgf_server **out, const struct sgf_ops *ops, size_t op
 	srv->opts.fsname = srv->fsname;
 	srv->opts.subtype = srv->subtype;
 	srv->opts.stats_file = srv->stats_file;
+	/* The defaults, settled once for every session. */
+	if (srv->opts.threads == 0)
+		srv->opts.threads = sgf_default_threads();
+	if (srv->opts.max_inflight == 0)
+		srv->opts.max_inflight = SGF_MAX_BACKGROUND + srv->opts.threads;
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->idle, NULL);
 	*out = srv;
@@ -139,12 +144,6 @@ int sgf_conn_new(struct sgf_server *srv, struct sgf_conn **out)
 
 	if (c == NULL)
 		return -ENOMEM;
-	if (so.max_inflight == 0) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		unsigned threads = srv->opts.threads ? srv->opts.threads
-						     : (cpus > 0 ? (unsigned)cpus : 1);
-		so.max_inflight = SGF_MAX_BACKGROUND + threads;
-	}
 	c->srv = srv;
 	c->fs = srv->fs;
 	if (srv->opts.fs_new) {

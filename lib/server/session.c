@@ -40,7 +40,7 @@ struct sgf_session *sgf_session_new(const struct sgf_ops *ops, void *fs,
 	se->max_pages_offer = sgf_derive_max_pages(se->opts.max_write, se->opts.max_pages,
 						   se->opts.max_pages_limit);
 	if (se->opts.max_inflight == 0)
-		se->opts.max_inflight = SGF_MAX_BACKGROUND + 2;
+		se->opts.max_inflight = SGF_MAX_BACKGROUND + sgf_default_threads();
 	pthread_mutex_init(&se->init_lock, NULL);
 	int err = sgf_pool_init(se, se->opts.max_inflight);
 	if (err) {

@@ -27,7 +27,7 @@ struct sgf_session_opts {
 	uint32_t max_pages;        /* default max_write / page; clamped */
 	uint32_t max_pages_limit;  /* the kernel's ceiling; default read from
 				    * /proc/sys/fs/fuse/max_pages_limit, 256 */
-	unsigned max_inflight;     /* request buffers; default 64 + 2 */
+	unsigned max_inflight;     /* request buffers; default 64 + one per CPU */
 	bool debug;                /* one line per request and reply on stderr */
 	bool no_export;            /* do not offer export (NFS) support */
 };
@@ -116,6 +116,9 @@ uint32_t sgf_derive_max_pages(uint32_t max_write, uint32_t max_pages_opt, uint32
 int sgf_negotiate_init(const struct sgf_session_opts *opts, const struct fuse_init_in *in,
 		       size_t arg_len, struct fuse_init_out *out, size_t *out_len,
 		       struct sgf_conn_info *ci);
+
+/* Worker threads when none are asked for: one per CPU (loop.c). */
+unsigned sgf_default_threads(void);
 
 /* A number from a /proc/sys file; 0 when unreadable. */
 unsigned sgf_read_sysctl(const char *path);
