@@ -210,6 +210,17 @@ static struct node *node_new(struct memfs *fs, mode_t mode, uid_t uid, gid_t gid
 	return n;
 }
 
+/* Free a node and what it owns (its entries' names, its data). */
+static void node_destroy(struct node *n)
+{
+	for (size_t i = 0; i < n->nents; i++)
+		free(n->ents[i].name);
+	free(n->ents);
+	free(n->data);
+	pthread_rwlock_destroy(&n->lock);
+	free(n);
+}
+
 /* Free n once nothing can reach it: no name, no lookup reference, no I/O. */
 static void node_maybe_free(struct memfs *fs, struct node *n)
 {
@@ -218,12 +229,7 @@ static void node_maybe_free(struct memfs *fs, struct node *n)
 	fs->tab[n->ino] = NULL;
 	fs->nodes--;
 	atomic_fetch_sub(&fs->bytes, n->cap);
-	for (size_t i = 0; i < n->nents; i++)
-		free(n->ents[i].name);
-	free(n->ents);
-	free(n->data);
-	pthread_rwlock_destroy(&n->lock);
-	free(n);
+	node_destroy(n);
 }
 
 static int ref_add(struct session *s, struct node *n)
@@ -1435,12 +1441,7 @@ static void memfs_free(struct memfs *fs)
 			free(n->refs);
 			n->refs = next;
 		}
-		for (size_t i = 0; i < n->nents; i++)
-			free(n->ents[i].name);
-		free(n->ents);
-		free(n->data);
-		pthread_rwlock_destroy(&n->lock);
-		free(n);
+		node_destroy(n);
 	}
 	free(fs->tab);
 	pthread_mutex_destroy(&fs->lock);

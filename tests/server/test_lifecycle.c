@@ -199,23 +199,33 @@ static void test_exit_in_op(void)
 	check_end(&s, fs, 0, "sgf_server_exit inside getattr");
 }
 
+/* sgf_server_exit from this thread while every worker is idle in receive:
+ * run must return within 1 s. */
+static void exit_idle(struct sh_srv *s, struct sh_fs *fs, const char *what)
+{
+	char end[80];
+
+	sh_msleep(200); /* every worker is idle in receive now */
+	CHECK(!atomic_load(&s->returned));
+	double t0 = sh_now();
+	sgf_server_exit(s->srv);
+	sh_srv_join(s, 10000);
+	double dt = sh_now() - t0;
+	if (dt >= 1.0)
+		sh_fail(__FILE__, __LINE__, "sgf_server_exit with idle workers: run returned "
+			"after %.3f s, want < 1 s", dt);
+	printf("%s: sgf_server_run returned %.1f ms after sgf_server_exit\n", what, dt * 1000);
+	snprintf(end, sizeof(end), "sgf_server_exit from another thread (%s)", what);
+	check_end(s, fs, 0, end);
+}
+
 static void test_exit_idle_mount(void)
 {
 	struct sh_srv s;
 	struct sh_fs *fs;
 
 	mount_fs(&s, &fs, NULL);
-	sh_msleep(200); /* every worker is idle in receive now */
-	CHECK(!atomic_load(&s.returned));
-	double t0 = sh_now();
-	sgf_server_exit(s.srv);
-	sh_srv_join(&s, 10000);
-	double dt = sh_now() - t0;
-	if (dt >= 1.0)
-		sh_fail(__FILE__, __LINE__, "sgf_server_exit with idle workers: run returned "
-			"after %.3f s, want < 1 s", dt);
-	printf("mount: sgf_server_run returned %.1f ms after sgf_server_exit\n", dt * 1000);
-	check_end(&s, fs, 0, "sgf_server_exit from another thread (mount)");
+	exit_idle(&s, fs, "mount");
 }
 
 static void attach_fs(struct sh_srv *s, struct sh_fs **fs, struct sgf_client **c)
@@ -243,17 +253,7 @@ static void test_exit_idle_socket(void)
 	struct sgf_client *c;
 
 	attach_fs(&s, &fs, &c);
-	sh_msleep(200);
-	CHECK(!atomic_load(&s.returned));
-	double t0 = sh_now();
-	sgf_server_exit(s.srv);
-	sh_srv_join(&s, 10000);
-	double dt = sh_now() - t0;
-	if (dt >= 1.0)
-		sh_fail(__FILE__, __LINE__, "sgf_server_exit with idle workers: run returned "
-			"after %.3f s, want < 1 s", dt);
-	printf("socket: sgf_server_run returned %.1f ms after sgf_server_exit\n", dt * 1000);
-	check_end(&s, fs, 0, "sgf_server_exit from another thread (socket)");
+	exit_idle(&s, fs, "socket");
 	sgf_client_disconnect(c);
 }
 
