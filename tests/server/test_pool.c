@@ -160,10 +160,26 @@ static void *reader(void *arg)
 	return NULL;
 }
 
+/* fs with one O_DIRECT file "data" (size bytes of expected) whose READ
+ * pool_read keeps, its backend thread started, mounted with opts. */
+static void mount_pool_fs(struct sh_srv *s, struct sh_fs *fs, const struct sgf_server_opts *opts,
+			  size_t size)
+{
+	struct sgf_ops ops;
+
+	fs->open_flags = FOPEN_DIRECT_IO;
+	file_ino = sh_fs_add(fs, 1, "data", S_IFREG | 0644, expected, size);
+	sh_ops_fill(&ops);
+	ops.read = pool_read;
+	ops.destroy = pool_destroy;
+	REQUIRE(pthread_create(&backend_thread, NULL, backend, NULL) == 0);
+	sh_srv_new(s, &ops, sizeof(ops), fs, opts);
+	sh_srv_mount(s);
+}
+
 static void run(unsigned max_inflight)
 {
 	struct sgf_server_opts opts = { .max_inflight = max_inflight };
-	struct sgf_ops ops;
 	struct sh_fs *fs = sh_fs_new();
 	struct sh_srv s;
 	struct sgf_stats st;
@@ -179,14 +195,7 @@ static void run(unsigned max_inflight)
 	q_stop = false;
 	for (size_t i = 0; i < sizeof(expected); i++)
 		expected[i] = (char)((i * 131 + i / CHUNK) & 0xff);
-	fs->open_flags = FOPEN_DIRECT_IO;
-	file_ino = sh_fs_add(fs, 1, "data", S_IFREG | 0644, expected, sizeof(expected));
-	sh_ops_fill(&ops);
-	ops.read = pool_read;
-	ops.destroy = pool_destroy;
-	REQUIRE(pthread_create(&backend_thread, NULL, backend, NULL) == 0);
-	sh_srv_new(&s, &ops, sizeof(ops), fs, &opts);
-	sh_srv_mount(&s);
+	mount_pool_fs(&s, fs, &opts, sizeof(expected));
 
 	SH_PATH(path, "data");
 	pthread_barrier_init(&go, NULL, NREADERS);
@@ -245,7 +254,6 @@ static void *stuck_reader(void *arg)
 static void run_stuck_abort(void)
 {
 	struct sgf_server_opts opts = { .max_inflight = 2, .threads = 2 };
-	struct sgf_ops ops;
 	struct sh_fs *fs = sh_fs_new();
 	struct sh_srv s;
 	struct sgf_stats st;
@@ -256,14 +264,7 @@ static void run_stuck_abort(void)
 	atomic_store(&kept_now, 0);
 	never_answer = true;
 	q_stop = false;
-	fs->open_flags = FOPEN_DIRECT_IO;
-	file_ino = sh_fs_add(fs, 1, "data", S_IFREG | 0644, expected, CHUNK);
-	sh_ops_fill(&ops);
-	ops.read = pool_read;
-	ops.destroy = pool_destroy;
-	REQUIRE(pthread_create(&backend_thread, NULL, backend, NULL) == 0);
-	sh_srv_new(&s, &ops, sizeof(ops), fs, &opts);
-	sh_srv_mount(&s);
+	mount_pool_fs(&s, fs, &opts, CHUNK);
 	SH_PATH(path, "data");
 	REQUIRE(stat(sh_mnt(), &mst) == 0);
 	for (int i = 0; i < 4; i++)
