@@ -43,6 +43,19 @@ struct sgf_server_opts {
 	bool debug;             /* one line per request and reply on stderr */
 	bool no_export;         /* do not offer export (NFS) support */
 
+	/* Kernel mounts: FUSE over io_uring. When the kernel offers it at
+	 * INIT, requests arrive through ring entries (io_uring_depth per CPU
+	 * queue, default 8) instead of read(2) on /dev/fuse; otherwise, or if
+	 * setting the rings up fails, one line on stderr says why and
+	 * /dev/fuse serves as without it. */
+	bool io_uring;
+	unsigned io_uring_depth;
+	/* Kernel mounts: FUSE passthrough. A filesystem that names a backing
+	 * file at OPEN (sgf_backing_open) has the kernel do READ and WRITE on
+	 * it directly; needs CAP_SYS_ADMIN. Files that cannot be passed
+	 * through are served by requests as usual. */
+	bool passthrough;
+
 	/* Kernel mounts (sgf_server_mount). */
 	const char *fsname;     /* source shown in /proc/mounts; default "sgfuse" */
 	const char *subtype;    /* mount type fuse.SUBTYPE */

@@ -30,12 +30,20 @@ struct sgf_stats {
 	 * replies refused (a second reply to one request, a reply after the
 	 * session ended, SGF_DEFER without sgf_req_keep, a nonsense result);
 	 * kept requests answered EIO because the session ended first;
-	 * INTERRUPTs that found their request; the most request buffers in
-	 * use at once (worker-held and kept). */
+	 * INTERRUPTs that found their request; requests that arrived through
+	 * io_uring ring entries (-o io_uring; the rest came through /dev/fuse
+	 * or a socket); opens answered with a backing file for FUSE
+	 * passthrough, and opens of regular files that could not be passed
+	 * through and are served by requests instead (-o passthrough); the
+	 * most request buffers in use at once (worker-held and kept; always
+	 * the last field). */
 	uint64_t kept;
 	uint64_t refused;
 	uint64_t abandoned;
 	uint64_t interrupts;
+	uint64_t uring;
+	uint64_t passthrough;
+	uint64_t passthrough_fallback;
 	uint64_t buffers_max;
 };
 
@@ -55,7 +63,8 @@ void sgf_stats_reset(struct sgf_stats *st);
  *   op NAME count N bytes B errors E
  *   hist READ|WRITE|SEGS LOW N      (LOW = smallest size in the bucket)
  *   malformed N / unknown N / kept N / refused N / abandoned N /
- *   interrupts N / buffers_max N
+ *   interrupts N / uring N / passthrough N / passthrough_fallback N /
+ *   buffers_max N
  * Only nonzero lines are printed. Returns 0 or -errno. */
 int sgf_stats_print(const struct sgf_stats *st, FILE *f);
 

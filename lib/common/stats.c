@@ -103,6 +103,8 @@ int sgf_stats_print(const struct sgf_stats *st, FILE *f)
 		{ "malformed", &st->malformed }, { "unknown", &st->unknown },
 		{ "kept", &st->kept },           { "refused", &st->refused },
 		{ "abandoned", &st->abandoned }, { "interrupts", &st->interrupts },
+		{ "uring", &st->uring },         { "passthrough", &st->passthrough },
+		{ "passthrough_fallback", &st->passthrough_fallback },
 		{ "buffers_max", &st->buffers_max },
 	};
 	for (size_t i = 0; i < sizeof(singles) / sizeof(singles[0]); i++) {

@@ -47,6 +47,15 @@ void sgf_cmdline_usage(FILE *f, const char *prog, const struct sgf_main_ext *ext
 		"                         the background: use stats_file there\n"
 		"  stats_file=PATH        write statistics to PATH on SIGUSR1 and at exit\n"
 		"  debug                  log one line per request and reply to stderr\n"
+		"  io_uring               take requests through io_uring ring entries when\n"
+		"                         the kernel offers FUSE over io_uring (Linux 6.14+,\n"
+		"                         /sys/module/fuse/parameters/enable_uring = Y);\n"
+		"                         otherwise say why and use /dev/fuse\n"
+		"  io_uring_depth=N       ring entries per CPU queue (default 8)\n"
+		"  passthrough            let the kernel read and write backing files\n"
+		"                         itself (FUSE passthrough, Linux 6.9+, needs\n"
+		"                         CAP_SYS_ADMIN); files it cannot take are served\n"
+		"                         by requests as usual\n"
 		"%s"
 		"\n"
 		"SIGINT, SIGTERM and SIGHUP unmount and exit; SIGUSR1 reports statistics.\n"
@@ -97,6 +106,7 @@ static const struct num_opt num_opts[] = {
 	NUM("max_read", 4096, UINT32_MAX, max_read, false),
 	NUM("threads", 1, 256, threads, true),
 	NUM("max_inflight", 1, 65536, max_inflight, true),
+	NUM("io_uring_depth", 1, 1024, io_uring_depth, true),
 };
 #undef NUM
 
@@ -115,6 +125,8 @@ static int parse_one(char *opt, struct sgf_cmdline *cl, const struct sgf_main_ex
 	FLAG("default_permissions", default_permissions);
 	FLAG("stats", stats);
 	FLAG("debug", debug);
+	FLAG("io_uring", io_uring);
+	FLAG("passthrough", passthrough);
 #undef FLAG
 	for (size_t i = 0; i < sizeof(num_opts) / sizeof(num_opts[0]); i++) {
 		const struct num_opt *n = &num_opts[i];

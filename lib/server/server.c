@@ -138,7 +138,10 @@ int sgf_conn_new(struct sgf_server *srv, struct sgf_conn **out)
 				       .max_pages = srv->opts.max_pages,
 				       .max_inflight = srv->opts.max_inflight,
 				       .debug = srv->opts.debug,
-				       .no_export = srv->opts.no_export };
+				       .no_export = srv->opts.no_export,
+				       .io_uring = srv->opts.io_uring,
+				       .io_uring_depth = srv->opts.io_uring_depth,
+				       .passthrough = srv->opts.passthrough };
 	struct sgf_conn *c = calloc(1, sizeof(*c));
 	int err;
 

@@ -30,6 +30,9 @@ struct sgf_session_opts {
 	unsigned max_inflight;     /* request buffers; default 64 + one per CPU */
 	bool debug;                /* one line per request and reply on stderr */
 	bool no_export;            /* do not offer export (NFS) support */
+	bool io_uring;             /* accept FUSE_OVER_IO_URING when offered */
+	unsigned io_uring_depth;   /* ring entries per queue; default 8 */
+	bool passthrough;          /* accept FUSE_PASSTHROUGH when offered */
 };
 
 /* Storage for whichever fixed reply argument an operation fills. */
