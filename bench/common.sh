@@ -8,6 +8,8 @@ DAEMON=$BUILD/tools/sgfuse-passthrough
 BENCH=$BUILD/tools/sgfuse-bench
 PIDS=()
 MOUNTS=()
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
+URING_SAVED=
 
 sgf_build() {
   "$ROOT/scripts/deps" || exit 1
@@ -27,6 +29,7 @@ sgf_cleanup() {
     if grep -q " $m " /proc/mounts; then umount "$m" 2>/dev/null || umount -l "$m"; fi
   done
   for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  [ -z "$URING_SAVED" ] || echo "$URING_SAVED" >"$URING_PARAM"
   if [ -n "${WORK:-}" ]; then
     if grep -q " $WORK/backing " /proc/mounts; then umount -l "$WORK/backing"; fi
     rm -rf "$WORK"
@@ -41,6 +44,14 @@ sgf_workdir() {
   mkdir -p "$WORK/backing" "$WORK/mnt" "$WORK/mnt-peer"
   mount -t tmpfs -o size=8g sgfuse-bench "$WORK/backing"
   MOUNTS+=("$WORK/backing")
+}
+
+# Switch FUSE over io_uring on for the mounts that follow (the cleanup puts
+# the kernel's setting back). Fails on a kernel without it.
+sgf_uring_on() {
+  [ -w "$URING_PARAM" ] || return 1
+  [ -n "$URING_SAVED" ] || URING_SAVED=$(cat "$URING_PARAM")
+  echo Y >"$URING_PARAM"
 }
 
 # wait_mount DIR PID: until DIR is a FUSE mount (or the daemon died).

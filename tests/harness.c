@@ -2,6 +2,7 @@
  * tmpfs, daemon lifecycle, mount detection, stats over SIGUSR1, and cleanup
  * from atexit and fatal signals (hence one static struct handlers can reach). */
 #include "harness.h"
+#include "uring_param.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,8 @@ static struct {
 	char stats[PATH_MAX];
 	volatile pid_t pid;       /* the running daemon, 0 when none */
 	volatile sig_atomic_t failures;
+	bool uring;               /* $SGF_TEST_OPTS asks for io_uring */
+	uint64_t uring_seen;      /* requests the daemons took from rings */
 } H;
 
 static void msleep(unsigned ms)
@@ -79,6 +82,7 @@ char *h_join(char *buf, size_t size, const char *dir, const char *name)
  * when root is our own tmpfs, drop it (that removes every file). */
 static void cleanup_safe(void)
 {
+	uring_param_restore();
 	if (!H.ready)
 		return;
 	umount2(H.mnt, MNT_DETACH);
@@ -216,6 +220,16 @@ void h_init(int argc, char **argv, unsigned timeout_s)
 	}
 	if (realpath(H.daemon, H.daemon_abs))
 		H.daemon = H.daemon_abs;
+	const char *extra = getenv("SGF_TEST_OPTS");
+	H.uring = extra && strstr(extra, "io_uring") != NULL;
+	if (H.uring) {
+		int err = uring_param_on();
+		if (err) {
+			printf("SKIP: io_uring variant, but this kernel has no FUSE over io_uring "
+			       "to switch on (%s: %s)\n", SGF_URING_PARAM, strerror(-err));
+			exit(H_EXIT_SKIP);
+		}
+	}
 	umask(0);
 	private_namespace();
 
@@ -380,6 +394,33 @@ pid_t h_start(const char *opts)
 	exit(h_finish());
 }
 
+static const char *find_line(const char *text, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, prefix, n) == 0 && p[n] == ' ')
+			return p + n + 1;
+	}
+	return NULL;
+}
+
+bool h_uring(void)
+{
+	return H.uring;
+}
+
+/* An io_uring variant proves nothing unless requests took the ring: add up
+ * what the daemons' final statistics say. */
+static void note_uring_stats(void)
+{
+	static char buf[1 << 16];
+	const char *p;
+
+	/* The daemon writes its stats_file as it exits. */
+	if (H.uring && h_read_file(H.stats, buf, sizeof(buf)) >= 0 && (p = find_line(buf, "uring")))
+		H.uring_seen += strtoull(p, NULL, 10);
+}
+
 int h_stop_sig(int sig)
 {
 	pid_t pid = H.pid;
@@ -389,6 +430,7 @@ int h_stop_sig(int sig)
 	int code = h_exit_code(h_wait(pid, 20));
 	if (code == -1)
 		fprintf(stderr, "harness: daemon did not exit within 20 s of signal %d\n", sig);
+	note_uring_stats();
 	return code;
 }
 
@@ -441,15 +483,6 @@ int h_stats(char *buf, size_t size)
 }
 
 /* Find a line starting with prefix followed by a space; return the text after. */
-static const char *find_line(const char *text, const char *prefix)
-{
-	size_t n = strlen(prefix);
-	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-		if (strncmp(p, prefix, n) == 0 && p[n] == ' ')
-			return p + n + 1;
-	}
-	return NULL;
-}
 
 uint64_t h_stat_op(const char *stats, const char *op, const char *field)
 {
@@ -483,7 +516,11 @@ int h_finish(void)
 		/* A test that forgot to stop its daemon: stop it gently first so
 		 * its exit path is exercised, then cleanup does the rest. */
 		h_stop_sig(SIGTERM);
+	} else {
+		note_uring_stats(); /* the last daemon may have ended on its own */
 	}
+	if (H.uring && H.uring_seen == 0)
+		h_fail(__FILE__, __LINE__, "io_uring variant, but no request came through a ring");
 	cleanup_all();
 	int failed = H.failures != 0;
 	printf("%s\n", failed ? "FAILED" : "PASSED");

@@ -27,6 +27,8 @@ const char *h_root(void);     /* the temp directory */
 const char *h_backing(void);  /* ROOT/backing: the daemon's SOURCE */
 const char *h_mnt(void);      /* ROOT/mnt: the mountpoint */
 const char *h_stats_path(void);
+/* $SGF_TEST_OPTS asks for FUSE over io_uring (switched on for the run). */
+bool h_uring(void);
 
 /* dir + "/" + name into buf (aborts the test when it does not fit). */
 char *h_join(char *buf, size_t size, const char *dir, const char *name);

@@ -28,11 +28,16 @@ int sgf_chan_init(struct sgf_chan *ch, const struct sgf_chan_ops *ops, int fd,
 	return 0;
 }
 
-int sgf_chan_send(struct sgf_chan *ch, const struct iovec *iov, int iovcnt)
+int sgf_chan_reply(struct sgf_chan *ch, void *slot, const struct iovec *iov, int iovcnt)
 {
 	if (iovcnt < 1 || iovcnt > SGF_SEND_IOV_MAX)
 		return -EINVAL;
-	return ch->ops->send(ch, iov, iovcnt);
+	return ch->ops->send(ch, slot, iov, iovcnt);
+}
+
+int sgf_chan_send(struct sgf_chan *ch, const struct iovec *iov, int iovcnt)
+{
+	return sgf_chan_reply(ch, NULL, iov, iovcnt);
 }
 
 struct sgf_chan *sgf_chan_clone(struct sgf_chan *ch)

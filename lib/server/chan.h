@@ -1,7 +1,9 @@
 /* lib/server/chan.h - a channel moves whole FUSE messages between a session
  * and its requester, behind one small ops table, so dispatch and the workers
- * never ask which transport they are on. Kinds: /dev/fuse (chan_dev.c) and
- * stream sockets (chan_stream.c, spliced READ replies in chan_splice.c).
+ * never ask which transport they are on. Kinds: /dev/fuse (chan_dev.c),
+ * stream sockets (chan_stream.c, spliced READ replies in chan_splice.c) and
+ * the queues of FUSE over io_uring (uring_queue.c), which only send: their
+ * requests arrive in ring entries, not through recv.
  * Internal. */
 #ifndef SGFUSE_SERVER_CHAN_H
 #define SGFUSE_SERVER_CHAN_H
@@ -33,9 +35,12 @@ struct sgf_chan_ops {
 	 * for buf (skipped; its header is in buf); -EPROTO for a broken
 	 * stream (the channel is then unusable); other -errno. */
 	ssize_t (*recv)(struct sgf_chan *ch, void *buf, size_t size);
-	/* Send one whole message. 0 or -errno (-ENOENT: the requester dropped
-	 * an interrupted request; harmless). Safe from any thread. */
-	int (*send)(struct sgf_chan *ch, const struct iovec *iov, int iovcnt);
+	/* Send one whole message. slot: where the request being answered
+	 * arrived, for kinds whose replies go back into it (an io_uring ring
+	 * entry); NULL for notifications and kinds without slots. 0 or -errno
+	 * (-ENOENT: the requester dropped an interrupted request; harmless).
+	 * Safe from any thread. */
+	int (*send)(struct sgf_chan *ch, void *slot, const struct iovec *iov, int iovcnt);
 	/* Optional (NULL: not offered). Send a reply whose payload is up to
 	 * len bytes of fd from offset off, moved by splice through p; hdr
 	 * (hdr_len bytes, a struct fuse_out_header whose len is set here)
@@ -85,6 +90,8 @@ static inline ssize_t sgf_chan_recv(struct sgf_chan *ch, void *buf, size_t size)
 	return ch->ops->recv(ch, buf, size);
 }
 int sgf_chan_send(struct sgf_chan *ch, const struct iovec *iov, int iovcnt);
+/* The reply to a request that arrived in slot (see send). */
+int sgf_chan_reply(struct sgf_chan *ch, void *slot, const struct iovec *iov, int iovcnt);
 static inline bool sgf_chan_can_splice(const struct sgf_chan *ch)
 {
 	return ch->ops->send_spliced != NULL;

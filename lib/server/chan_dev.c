@@ -88,9 +88,12 @@ static ssize_t dev_recv(struct sgf_chan *ch, void *buf, size_t size)
 	}
 }
 
-static int dev_send(struct sgf_chan *ch, const struct iovec *iov, int iovcnt)
+static int dev_send(struct sgf_chan *ch, void *slot, const struct iovec *iov, int iovcnt)
 {
-	ssize_t n = writev(ch->fd, iov, iovcnt);
+	ssize_t n;
+
+	(void)slot; /* every message goes to the one fd */
+	n = writev(ch->fd, iov, iovcnt);
 
 	return n < 0 ? -errno : 0;
 }

@@ -176,11 +176,12 @@ void sgf_stream_break(struct sgf_stream *ch)
 	sgf_chan_shutdown(&ch->base);
 }
 
-static int stream_send(struct sgf_chan *base, const struct iovec *iov, int iovcnt)
+static int stream_send(struct sgf_chan *base, void *slot, const struct iovec *iov, int iovcnt)
 {
 	struct sgf_stream *ch = (struct sgf_stream *)base;
 	int err;
 
+	(void)slot; /* every message goes down the one stream */
 	pthread_mutex_lock(&ch->send_lock);
 	err = sgf_stream_send_locked(ch, iov, iovcnt);
 	pthread_mutex_unlock(&ch->send_lock);

@@ -31,7 +31,7 @@ static void debug_request(const struct fuse_in_header *h)
 		(unsigned long long)h->nodeid, h->len, h->pid);
 }
 
-static int send_reply(struct sgf_session *se, struct sgf_chan *ch, uint64_t unique,
+static int send_reply(struct sgf_session *se, struct sgf_request *q, uint64_t unique,
 		      uint32_t opcode, int err, const struct reply *r)
 {
 	struct fuse_out_header oh = { .unique = unique, .error = err };
@@ -54,7 +54,7 @@ static int send_reply(struct sgf_session *se, struct sgf_chan *ch, uint64_t uniq
 	if (se->opts.debug)
 		fprintf(stderr, "sgfuse:    unique %llu -> %s, %u bytes\n",
 			(unsigned long long)unique, err ? strerror(-err) : "ok", oh.len);
-	ret = sgf_chan_send(ch, iov, n);
+	ret = sgf_chan_reply(q->ch, q->slot, iov, n);
 	/* ENOENT: the kernel dropped an interrupted request; nothing is lost. */
 	return ret == -ENOENT ? 0 : ret;
 }
@@ -139,7 +139,7 @@ static int shape_reply(struct sgf_request *q, long ret, struct reply *r)
 		if (q->data_iov) /* sgf_reply_iov: the filesystem's buffers */
 			r->data_iov = q->data_iov, r->data_iovcnt = q->data_iovcnt;
 		else
-			r->data = q->reply_buf, r->data_len = (size_t)ret;
+			r->data = q->read_buf, r->data_len = (size_t)ret;
 		break;
 	case FUSE_READDIR:
 	case FUSE_READDIRPLUS:
@@ -159,7 +159,7 @@ int sgf_request_send(struct sgf_request *q, long result)
 	int err = shape_reply(q, result, &r);
 
 	atomic_store(&q->live_unique, 0);
-	return send_reply(q->se, q->ch, q->pub.unique, q->pub.opcode, err, &r);
+	return send_reply(q->se, q, q->pub.unique, q->pub.opcode, err, &r);
 }
 
 /* Call the operation the request names; its arguments and outputs are all
@@ -212,7 +212,7 @@ static long call_op(struct sgf_session *se, struct sgf_request *q)
 	case FUSE_CREATE:
 		return CALL(create, rq, ino, p->name, a, &out->e, &q->open2);
 	case FUSE_READ:
-		q->iov = (struct iovec){ q->reply_buf, ((const struct fuse_read_in *)a)->size };
+		q->iov = (struct iovec){ q->read_buf, ((const struct fuse_read_in *)a)->size };
 		return CALL(read, rq, ino, a, &q->iov, 1);
 	case FUSE_WRITE:
 		q->iov = (struct iovec){ (void *)p->data, p->data_len };
@@ -337,7 +337,11 @@ static bool handle_control(struct sgf_session *se, struct sgf_request *q, int *r
 		sgf_stats_add(&se->stats, FUSE_INIT, 0);
 		err = sgf_session_do_init(se, p->arg, p->arg_len, &init_out, &init_len);
 		set_arg(&r, &init_out, init_len);
-		*ret = send_reply(se, q->ch, h->unique, h->opcode, err, &r);
+		*ret = send_reply(se, q, h->unique, h->opcode, err, &r);
+		/* Settled and told: what waits for INIT (the io_uring queues,
+		 * whose registration the kernel refuses before) may start. */
+		if (*ret == 0 && sgf_session_initialized(se))
+			sgf_session_init_replied(se);
 		return true;
 	}
 	case FUSE_FORGET:
@@ -351,7 +355,7 @@ static bool handle_control(struct sgf_session *se, struct sgf_request *q, int *r
 	}
 	if (!atomic_load(&se->initialized)) {
 		if (!p->desc->no_reply)
-			*ret = send_reply(se, q->ch, h->unique, h->opcode, -EIO, &r);
+			*ret = send_reply(se, q, h->unique, h->opcode, -EIO, &r);
 		return true;
 	}
 	if (h->opcode != FUSE_NOTIFY_REPLY) /* we send no RETRIEVE: nothing to count */
@@ -372,13 +376,13 @@ static bool handle_control(struct sgf_session *se, struct sgf_request *q, int *r
 		 * yet by its worker, or answered already) gets EAGAIN, and the
 		 * kernel sends the INTERRUPT again or drops it. */
 		if (!sgf_request_interrupt(se, ((const struct fuse_interrupt_in *)p->arg)->unique))
-			*ret = send_reply(se, q->ch, h->unique, h->opcode, -EAGAIN, &r);
+			*ret = send_reply(se, q, h->unique, h->opcode, -EAGAIN, &r);
 		break;
 	case FUSE_DESTROY:
 		/* destroy runs at the end of the session, once kept requests
 		 * are answered; the requester only waits for this reply. */
 		sgf_session_exit(se);
-		*ret = send_reply(se, q->ch, h->unique, h->opcode, 0, &r);
+		*ret = send_reply(se, q, h->unique, h->opcode, 0, &r);
 		break;
 	default:
 		break;
@@ -425,7 +429,7 @@ int sgf_session_handle(struct sgf_session *se, struct sgf_chan *ch, struct sgf_r
 		/* A malformed FORGET still must not be answered. */
 		if (p->desc && p->desc->no_reply)
 			return SGF_HANDLED;
-		return send_reply(se, ch, h->unique, h->opcode, err, &r);
+		return send_reply(se, q, h->unique, h->opcode, err, &r);
 	}
 	q->pub = (struct sgf_req){ .unique = h->unique, .nodeid = h->nodeid,
 				   .opcode = h->opcode, .uid = h->uid, .gid = h->gid,
@@ -434,7 +438,7 @@ int sgf_session_handle(struct sgf_session *se, struct sgf_chan *ch, struct sgf_r
 	if (handle_control(se, q, &err))
 		return err;
 	if (!atomic_load(&se->initialized))
-		return send_reply(se, ch, h->unique, h->opcode, -EIO, &r);
+		return send_reply(se, q, h->unique, h->opcode, -EIO, &r);
 
 	/* Counted before any reply leaves: a requester that saw the reply
 	 * also sees the count. */

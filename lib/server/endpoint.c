@@ -53,7 +53,7 @@ int sgf_server_mount(struct sgf_server *srv, const char *mountpoint)
 		return -errno;
 	/* The session (and the filesystem instance) first: a filesystem that
 	 * cannot start leaves nothing mounted. */
-	err = sgf_conn_new(srv, &c);
+	err = sgf_conn_new(srv, true, &c);
 	if (err)
 		goto fail;
 	mo = (struct sgf_mount_opts){ .source = srv->opts.fsname,
@@ -110,7 +110,7 @@ int sgf_server_attach(struct sgf_server *srv, int fd)
 		close(fd);
 		return -ENOTSOCK;
 	}
-	err = sgf_conn_new(srv, &c);
+	err = sgf_conn_new(srv, dev, &c);
 	if (err) {
 		close(fd);
 		return err;
@@ -230,7 +230,7 @@ static int conn_accept(struct sgf_server *srv, int fd)
 	if (err == 0)
 		err = peer_allowed(fd);
 	if (err == 0)
-		err = sgf_conn_new(srv, &c);
+		err = sgf_conn_new(srv, false, &c);
 	if (err) {
 		close(fd);
 		return err;

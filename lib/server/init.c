@@ -82,6 +82,8 @@ int sgf_negotiate_init(const struct sgf_session_opts *opts, const struct fuse_in
 	want = SGF_WANT_BASE;
 	if (!opts->no_export)
 		want |= FUSE_EXPORT_SUPPORT;
+	if (opts->io_uring)
+		want |= FUSE_OVER_IO_URING;
 	agreed = want & theirs;
 
 	ci->proto_major = SGF_PROTO_MAJOR;

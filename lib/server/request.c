@@ -31,6 +31,23 @@ static int request_buffers(struct sgf_request *q, struct sgf_session *se)
 	q->recv_buf = (char *)q->recv_mem + lead;
 	q->recv_size = recv - lead;
 	q->reply_buf = (char *)q->recv_mem + recv;
+	q->read_buf = q->reply_buf;
+	return 0;
+}
+
+/* A slot request: a page for headers, then the page-aligned payload the
+ * transport receives into and READ replies from, then the reply area. */
+static int slot_buffers(struct sgf_request *q, struct sgf_session *se, size_t payload)
+{
+	size_t reply = round_up(sgf_session_reply_size(se), SGF_PAGE_SIZE);
+
+	payload = round_up(payload, SGF_PAGE_SIZE);
+	q->recv_mem = aligned_alloc(SGF_PAGE_SIZE, SGF_PAGE_SIZE + payload + reply);
+	if (q->recv_mem == NULL)
+		return -ENOMEM;
+	q->recv_buf = q->read_buf = (char *)q->recv_mem + SGF_PAGE_SIZE;
+	q->recv_size = payload;
+	q->reply_buf = q->recv_buf + payload;
 	return 0;
 }
 
@@ -44,16 +61,25 @@ static void append_free(struct sgf_session *se, struct sgf_request *q)
 	se->free_tail = q;
 }
 
-int sgf_pool_init(struct sgf_session *se, unsigned n)
+int sgf_pool_init(struct sgf_session *se, unsigned n, unsigned nslots, size_t slot_payload)
 {
 	if (n == 0)
 		n = 1;
-	se->reqs = calloc(n, sizeof(*se->reqs));
+	se->reqs = calloc(n + nslots, sizeof(*se->reqs));
 	if (se->reqs == NULL)
 		return -ENOMEM;
 	pthread_mutex_init(&se->pool_lock, NULL);
 	pthread_cond_init(&se->pool_cond, NULL);
-	se->nreqs = n;
+	se->nreqs = n + nslots;
+	se->nslots = nslots;
+	for (unsigned i = n; i < n + nslots; i++) {
+		struct sgf_request *q = &se->reqs[i];
+		q->se = se;
+		if (slot_buffers(q, se, slot_payload) != 0) {
+			sgf_pool_free(se);
+			return -ENOMEM;
+		}
+	}
 	/* A queue: taken from the head, given back at the tail, so an
 	 * answered request's buffer serves again only after every other free
 	 * one did, and a stray second reply through its handle is refused
@@ -110,7 +136,10 @@ static void put_locked(struct sgf_request *q)
 
 	atomic_store(&q->state, SGF_REQ_FREE);
 	atomic_store(&q->live_unique, 0);
-	append_free(se, q);
+	if (q->give_back)
+		q->give_back(q);
+	else
+		append_free(se, q);
 	se->in_use--;
 	/* Broadcast: both pool waiters and the end-of-session wait for idle. */
 	pthread_cond_broadcast(&se->pool_cond);
@@ -121,6 +150,23 @@ void sgf_pool_put(struct sgf_request *q)
 	pthread_mutex_lock(&q->se->pool_lock);
 	put_locked(q);
 	pthread_mutex_unlock(&q->se->pool_lock);
+}
+
+struct sgf_request *sgf_pool_slot(struct sgf_session *se, unsigned i)
+{
+	return i < se->nslots ? &se->reqs[se->nreqs - se->nslots + i] : NULL;
+}
+
+void sgf_pool_take_slot(struct sgf_request *q)
+{
+	struct sgf_session *se = q->se;
+
+	pthread_mutex_lock(&se->pool_lock);
+	se->in_use++;
+	sgf_stat_max(&se->stats.buffers_max, se->in_use);
+	atomic_store(&q->refs, 1);
+	atomic_store(&q->state, SGF_REQ_ACTIVE);
+	pthread_mutex_unlock(&se->pool_lock);
 }
 
 bool sgf_pool_exhausted(struct sgf_session *se)

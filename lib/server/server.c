@@ -132,14 +132,14 @@ int sgf_server_new(struct sgf_server **out, const struct sgf_ops *ops, size_t op
 	return 0;
 }
 
-int sgf_conn_new(struct sgf_server *srv, struct sgf_conn **out)
+int sgf_conn_new(struct sgf_server *srv, bool kernel, struct sgf_conn **out)
 {
 	struct sgf_session_opts so = { .max_write = srv->opts.max_write,
 				       .max_pages = srv->opts.max_pages,
 				       .max_inflight = srv->opts.max_inflight,
 				       .debug = srv->opts.debug,
 				       .no_export = srv->opts.no_export,
-				       .io_uring = srv->opts.io_uring,
+				       .io_uring = srv->opts.io_uring && kernel,
 				       .io_uring_depth = srv->opts.io_uring_depth,
 				       .passthrough = srv->opts.passthrough };
 	struct sgf_conn *c = calloc(1, sizeof(*c));
@@ -176,7 +176,17 @@ int sgf_conn_start(struct sgf_conn *c)
 {
 	c->se->ch = c->ch;
 	c->loop = sgf_loop_start(c->se, c->ch, c->srv->opts.threads);
-	return c->loop ? 0 : -errno;
+	if (c->loop == NULL)
+		return -errno;
+	/* The rings wait for INIT beside the workers, which keep serving
+	 * /dev/fuse either way: a ring that cannot start costs no request. */
+	if (c->se->opts.io_uring) {
+		c->uring = sgf_uring_start(c->se, c->ch);
+		if (c->uring == NULL)
+			fprintf(stderr, "sgfuse: io_uring not used: cannot start its threads: %s; "
+					"serving through /dev/fuse\n", strerror(errno));
+	}
+	return 0;
 }
 
 int sgf_conn_stop(struct sgf_conn *c)
@@ -191,6 +201,7 @@ int sgf_conn_stop(struct sgf_conn *c)
 		int err = sgf_loop_join(c->loop);
 		if (c->err == 0)
 			c->err = err;
+		sgf_uring_join(c->uring); /* the loop's shutdown woke them */
 	}
 	atomic_store(&c->se->ended, true);
 	sgf_session_abandon_kept(c->se);
@@ -198,6 +209,8 @@ int sgf_conn_stop(struct sgf_conn *c)
 		srv->ops.destroy(c->fs);
 	sgf_loop_free(c->loop);
 	c->loop = NULL;
+	sgf_uring_free(c->uring);
+	c->uring = NULL;
 	/* The channel stays open with the session: a notification racing
 	 * the end must find an fd that is still ours (it then fails with
 	 * -ENOTCONN, the connection being gone or shut down). */

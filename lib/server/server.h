@@ -10,6 +10,7 @@
 #include <sgfuse/server.h>
 #include "loop.h"
 #include "session.h"
+#include "uring.h"
 
 /* One session being served: the endpoint's, or one socket connection's. */
 struct sgf_conn {
@@ -18,6 +19,7 @@ struct sgf_conn {
 	struct sgf_session *se;
 	struct sgf_chan *ch;
 	struct sgf_loop *loop;
+	struct sgf_uring *uring; /* -o io_uring on a kernel session */
 	void *fs;               /* what ops get as r->fs */
 	bool fs_owned;          /* made by opts.fs_new */
 	int err;                /* how serving ended */
@@ -53,7 +55,7 @@ struct sgf_server {
 
 /* Make a session (and its filesystem instance) for a new connection or
  * endpoint; the channel is added by the caller. 0 or -errno. */
-int sgf_conn_new(struct sgf_server *srv, struct sgf_conn **out);
+int sgf_conn_new(struct sgf_server *srv, bool kernel, struct sgf_conn **out);
 /* Start its workers on c->ch. 0 or -errno. */
 int sgf_conn_start(struct sgf_conn *c);
 /* Stop, join, answer kept requests EIO, call destroy once, release the

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "session.h"
+#include "uring.h"
 
 /* Capabilities a filesystem's init may clear from ci->flags. */
 #define SGF_DECLINABLE                                                          \
@@ -14,6 +15,11 @@
 
 /* Largest xattr value and symlink target a reply may carry. */
 #define SGF_XATTR_MAX 65536u
+
+static size_t max_sz(size_t a, size_t b)
+{
+	return a > b ? a : b;
+}
 
 struct sgf_session *sgf_session_new(const struct sgf_ops *ops, void *fs,
 				    const struct sgf_session_opts *opts)
@@ -41,9 +47,19 @@ struct sgf_session *sgf_session_new(const struct sgf_ops *ops, void *fs,
 						   se->opts.max_pages_limit);
 	if (se->opts.max_inflight == 0)
 		se->opts.max_inflight = SGF_MAX_BACKGROUND + sgf_default_threads();
+	if (se->opts.io_uring && se->opts.io_uring_depth == 0)
+		se->opts.io_uring_depth = SGF_URING_DEPTH_DEFAULT;
 	pthread_mutex_init(&se->init_lock, NULL);
-	int err = sgf_pool_init(se, se->opts.max_inflight);
+	pthread_cond_init(&se->init_cond, NULL);
+	/* Ring entries are requests of the pool too (INTERRUPT finds them,
+	 * the end of the session answers them), made now whether or not
+	 * the kernel will offer io_uring: untouched, they cost address
+	 * space only. */
+	unsigned nslots = se->opts.io_uring ? sgf_uring_nqueues() * se->opts.io_uring_depth : 0;
+	size_t payload = max_sz(sgf_session_recv_size(se), sgf_session_reply_size(se));
+	int err = sgf_pool_init(se, se->opts.max_inflight, nslots, payload);
 	if (err) {
+		pthread_cond_destroy(&se->init_cond);
 		pthread_mutex_destroy(&se->init_lock);
 		free(se);
 		errno = -err;
@@ -57,8 +73,37 @@ void sgf_session_destroy(struct sgf_session *se)
 	if (se == NULL)
 		return;
 	sgf_pool_free(se);
+	pthread_cond_destroy(&se->init_cond);
 	pthread_mutex_destroy(&se->init_lock);
 	free(se);
+}
+
+void sgf_session_init_replied(struct sgf_session *se)
+{
+	pthread_mutex_lock(&se->init_lock);
+	se->init_replied = true;
+	pthread_cond_broadcast(&se->init_cond);
+	pthread_mutex_unlock(&se->init_lock);
+}
+
+void sgf_session_init_wait_over(struct sgf_session *se)
+{
+	pthread_mutex_lock(&se->init_lock);
+	se->init_wait_over = true;
+	pthread_cond_broadcast(&se->init_cond);
+	pthread_mutex_unlock(&se->init_lock);
+}
+
+bool sgf_session_wait_init(struct sgf_session *se)
+{
+	bool replied;
+
+	pthread_mutex_lock(&se->init_lock);
+	while (!se->init_replied && !se->init_wait_over)
+		pthread_cond_wait(&se->init_cond, &se->init_lock);
+	replied = se->init_replied && !se->init_wait_over;
+	pthread_mutex_unlock(&se->init_lock);
+	return replied;
 }
 
 int sgf_session_do_init(struct sgf_session *se, const void *arg, size_t arg_len,
@@ -128,10 +173,6 @@ struct sgf_stats *sgf_session_stats(struct sgf_session *se)
 	return &se->stats;
 }
 
-static size_t max_sz(size_t a, size_t b)
-{
-	return a > b ? a : b;
-}
 
 size_t sgf_session_recv_size(const struct sgf_session *se)
 {

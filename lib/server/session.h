@@ -35,6 +35,9 @@ struct sgf_session_opts {
 	bool passthrough;          /* accept FUSE_PASSTHROUGH when offered */
 };
 
+/* Ring entries per io_uring queue when opts.io_uring_depth is 0. */
+#define SGF_URING_DEPTH_DEFAULT 8u
+
 /* Storage for whichever fixed reply argument an operation fills. */
 union sgf_op_out {
 	struct fuse_entry_out e;
@@ -75,7 +78,15 @@ struct sgf_request {
 	char *recv_buf;              /* WRITE payloads land page-aligned */
 	size_t recv_size;
 	char *reply_buf;             /* page-aligned reply payload */
+	char *read_buf;              /* READ data: reply_buf, or a ring entry's
+				      * payload (the reply leaves from there) */
 	void *recv_mem;
+	/* Slot requests (sgf_pool_init's nslots) belong to a transport's
+	 * receive slot, an io_uring ring entry: slot is that entry, and
+	 * give_back runs (under pool_lock) where others rejoin the free
+	 * list. Both NULL for the rest. */
+	void *slot;
+	void (*give_back)(struct sgf_request *q);
 	struct sgf_request *next_free;
 };
 
@@ -88,6 +99,9 @@ struct sgf_session {
 	struct sgf_conn_info conn;   /* written once, under init_lock */
 	struct sgf_limits lim;
 	pthread_mutex_t init_lock;
+	pthread_cond_t init_cond;    /* init_replied or init_wait_over changed */
+	bool init_replied;           /* the INIT reply has left */
+	bool init_wait_over;         /* stop waiting for it: the session ends */
 	atomic_bool initialized;
 	atomic_bool exited;          /* DESTROY arrived or exit asked */
 	atomic_bool ended;           /* teardown began: no notifications */
@@ -99,7 +113,8 @@ struct sgf_session {
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cond;
 	struct sgf_request *reqs;
-	unsigned nreqs;
+	unsigned nreqs;              /* all of them: the free ones, then ... */
+	unsigned nslots;             /* ... the slot requests at the end */
 	unsigned in_use;
 	struct sgf_request *free_list; /* a queue: head ... */
 	struct sgf_request *free_tail; /* ... and tail */
@@ -177,9 +192,23 @@ int sgf_session_process(struct sgf_session *se, struct sgf_chan *ch, const void 
  * has moved q to SGF_REQ_DONE. 0 or -errno from the channel. */
 int sgf_request_send(struct sgf_request *q, long result);
 
+/* Tell waiters that the INIT reply has been sent (dispatch.c); wait for it
+ * (true), or for sgf_session_init_wait_over (false). */
+void sgf_session_init_replied(struct sgf_session *se);
+bool sgf_session_wait_init(struct sgf_session *se);
+void sgf_session_init_wait_over(struct sgf_session *se);
+
 /* ---- request.c: the pool and request ownership ---- */
 
-int sgf_pool_init(struct sgf_session *se, unsigned n);
+/* n requests on the free list, and nslots slot requests after them, each
+ * with a page-aligned payload of slot_payload bytes preceded by a page
+ * for headers (see uring_queue.c). */
+int sgf_pool_init(struct sgf_session *se, unsigned n, unsigned nslots, size_t slot_payload);
+/* Slot request i (0 <= i < nslots). */
+struct sgf_request *sgf_pool_slot(struct sgf_session *se, unsigned i);
+/* A slot request's message has arrived: count it in use, with the
+ * caller's one reference. */
+void sgf_pool_take_slot(struct sgf_request *q);
 void sgf_pool_free(struct sgf_session *se);
 /* Take a free request (blocks while none is free). NULL once closed. The
  * caller holds its one reference. */

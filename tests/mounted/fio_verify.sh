@@ -1,6 +1,9 @@
 #!/bin/bash
 # tests/mounted/fio_verify.sh - fio with O_DIRECT random read/write and crc32c
 # verification on a mounted sgfuse-passthrough. Usage: fio_verify.sh DAEMON.
+# $SGF_TEST_OPTS adds daemon options; with io_uring in it, the kernel's
+# enable_uring is switched on for the run (and back), and requests must have
+# come through the ring.
 # Runs in a private mount namespace; everything is torn down on any exit.
 set -u
 daemon=${1:-${SGF_DAEMON:-}}
@@ -12,6 +15,13 @@ if [ -z "${SGF_FIO_UNSHARED:-}" ] && command -v unshare >/dev/null; then
 	SGF_FIO_UNSHARED=1 exec unshare --mount --propagation private "$0" "$daemon"
 fi
 
+opts=${SGF_TEST_OPTS:-}
+uring_param=/sys/module/fuse/parameters/enable_uring
+uring_saved=
+case ",$opts," in *,io_uring,*)
+	[ -w "$uring_param" ] || { echo "SKIP: no FUSE over io_uring in this kernel"; exit 77; }
+	uring_saved=$(cat "$uring_param") ;;
+esac
 root=$(mktemp -d /tmp/sgfuse-fio-XXXXXX)
 pid=
 cleanup() {
@@ -19,13 +29,15 @@ cleanup() {
 	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	umount -l "$root" 2>/dev/null
 	rm -rf "$root"
+	[ -z "$uring_saved" ] || echo "$uring_saved" >"$uring_param"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 mount -t tmpfs -o size=256m sgfuse-fio "$root" || true
 mkdir -p "$root/backing" "$root/mnt"
 
-"$daemon" -f -o "stats_file=$root/stats.txt" "$root/backing" "$root/mnt" &
+[ -z "$uring_saved" ] || echo Y >"$uring_param"
+"$daemon" -f -o "stats_file=$root/stats.txt${opts:+,$opts}" "$root/backing" "$root/mnt" &
 pid=$!
 for _ in $(seq 200); do
 	grep -q " $root/mnt fuse" /proc/self/mounts && break
@@ -59,5 +71,10 @@ rc=$?
 pid=
 if [ $rc -ne 0 ]; then echo "FAIL: daemon exit status $rc after SIGTERM" >&2; status=1; fi
 if grep -q " $root/mnt " /proc/self/mounts; then echo "FAIL: still mounted" >&2; status=1; fi
+if [ -n "$uring_saved" ]; then
+	ring=$(awk '$1 == "uring" {print $2}' "$root/stats.txt")
+	echo "requests through the ring: ${ring:-0}"
+	[ "${ring:-0}" -gt 0 ] || { echo "FAIL: io_uring asked for, no request came through a ring" >&2; status=1; }
+fi
 [ $status -eq 0 ] && echo PASSED
 exit $status

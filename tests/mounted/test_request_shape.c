@@ -59,6 +59,7 @@ static uint64_t bucket_low(uint64_t size)
 
 struct snap {
 	uint64_t count, bytes, hist[4];
+	uint64_t uring; /* requests taken from io_uring ring entries */
 };
 
 static struct snap snap(const char *op, const struct expect *e)
@@ -72,6 +73,8 @@ static struct snap snap(const char *op, const struct expect *e)
 	}
 	s.count = h_stat_op(stats_text, op, "count");
 	s.bytes = h_stat_op(stats_text, op, "bytes");
+	const char *u = strstr(stats_text, "\nuring ");
+	s.uring = u ? strtoull(u + 7, NULL, 10) : 0;
 	for (int i = 0; i < 4 && e->g[i].count; i++)
 		s.hist[i] = h_stat_hist(stats_text, op, bucket_low(e->g[i].size));
 	return s;
@@ -97,6 +100,11 @@ static void check_delta(const char *op, const struct expect *e, const struct sna
 	if (b->count - a->count != count)
 		h_fail(__FILE__, __LINE__, "[%s] %s: %llu requests, want %llu", opts, op,
 		       (unsigned long long)(b->count - a->count), (unsigned long long)count);
+	/* With io_uring every one of them came through a ring entry. */
+	if (h_uring() && b->uring - a->uring < count)
+		h_fail(__FILE__, __LINE__, "[%s] %s: %llu requests through the ring, want >= %llu",
+		       opts, op, (unsigned long long)(b->uring - a->uring),
+		       (unsigned long long)count);
 	if (b->bytes - a->bytes != total)
 		h_fail(__FILE__, __LINE__, "[%s] %s: %llu bytes, want %llu", opts, op,
 		       (unsigned long long)(b->bytes - a->bytes), (unsigned long long)total);
