@@ -1,5 +1,6 @@
 /* tests/server/srv_helper.c - see srv_helper.h. */
 #include "srv_helper.h"
+#include "../uring_param.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -38,6 +39,11 @@ int sh_failures(void)
 
 static char root_dir[256], mnt_dir[PATH_MAX];
 static volatile sig_atomic_t have_dirs;
+/* $SGF_TEST_URING: every server serves its mount through io_uring rings
+ * (the kernel's setting is switched on for the run and back), and the run
+ * fails unless requests came through them. */
+static bool uring_run;
+static uint64_t uring_seen;
 static sigset_t watch_set;
 
 /* An unsigned number in decimal at p; the end. */
@@ -122,6 +128,7 @@ static void abort_our_connections(void)
 /* Async-signal-safe: only system calls on paths made at init. */
 static void cleanup_safe(void)
 {
+	uring_param_restore();
 	if (!have_dirs)
 		return;
 	abort_our_connections();
@@ -188,6 +195,12 @@ void sh_init(const char *name, unsigned timeout_s, unsigned flags)
 		printf("SKIP %s: needs root and /dev/fuse\n", name);
 		exit(SH_SKIP);
 	}
+	uring_run = getenv("SGF_TEST_URING") != NULL;
+	if (uring_run && uring_param_on() != 0) {
+		printf("SKIP %s: io_uring run, but this kernel has no FUSE over io_uring to "
+		       "switch on (%s)\n", name, SGF_URING_PARAM);
+		exit(SH_SKIP);
+	}
 	/* Before any thread: unshare(CLONE_NEWNS) refuses a shared fs_struct.
 	 * Mounts made in the namespace die with it. */
 	if (unshare(CLONE_NEWNS) == 0) {
@@ -241,8 +254,11 @@ void sh_init(const char *name, unsigned timeout_s, unsigned flags)
 
 int sh_finish(void)
 {
-	int n = sh_failures();
+	int n;
 
+	if (uring_run && uring_seen == 0)
+		sh_fail(__FILE__, __LINE__, "io_uring run, but no request came through a ring");
+	n = sh_failures();
 	sh_umount_all();
 	if (n)
 		printf("FAIL %s: %d check(s) failed\n", test_name, n);
@@ -1023,10 +1039,14 @@ static void *run_thread(void *arg)
 void sh_srv_new(struct sh_srv *s, const struct sgf_ops *ops, size_t ops_size, void *fs,
 		const struct sgf_server_opts *opts)
 {
+	struct sgf_server_opts o = { 0 };
 	int err;
 
 	memset(s, 0, sizeof(*s));
-	err = sgf_server_new(&s->srv, ops, ops_size, fs, opts);
+	if (opts)
+		o = *opts;
+	o.io_uring = o.io_uring || uring_run;
+	err = sgf_server_new(&s->srv, ops, ops_size, fs, &o);
 	if (err) {
 		sh_fail(__FILE__, __LINE__, "sgf_server_new: %s", strerror(-err));
 		exit(sh_finish());
@@ -1112,6 +1132,11 @@ void sh_srv_destroy(struct sh_srv *s)
 	if (s->started && !s->joined) {
 		sgf_server_exit(s->srv);
 		sh_srv_join(s, 10000);
+	}
+	if (uring_run) {
+		struct sgf_stats st;
+		sgf_server_stats(s->srv, &st);
+		uring_seen += st.uring;
 	}
 	sgf_server_destroy(s->srv);
 	s->srv = NULL;
