@@ -92,6 +92,7 @@ def main():
     kp, ko = "sgfuse kernel, packed", "sgfuse kernel, original (max_pages=1)"
     cp, co = "sgfuse client, packed", "sgfuse client, per-segment"
     peer, lim = "libfuse passthrough_ll (peer)", "tmpfs directly (limit)"
+    ku = "sgfuse kernel, io_uring"
     out.append("| ratio | writev | readv | target |")
     out.append("|---|---|---|---|")
     checks = [
@@ -99,9 +100,15 @@ def main():
         ("socket: packed / per-segment", cp, co, ">= 4.5x / 5.0x"),
         ("kernel packed / libfuse peer", kp, peer, ">= 1.5x"),
         ("socket packed / kernel packed", cp, kp, ">= 1.0x"),
+        ("kernel io_uring / kernel packed (/dev/fuse)", ku, kp, ">= 1.0x / 1.3x"),
+        ("kernel io_uring / libfuse peer", ku, peer, ">= 1.5x"),
         ("kernel packed / tmpfs directly", kp, lim, "reported"),
         ("socket packed / tmpfs directly", cp, lim, "reported"),
     ]
+    for t in (2, 4):
+        a, b = f"{ku}, {t} threads", f"{kp}, {t} threads"
+        if a in rows and b in rows:
+            checks.append((f"{t} threads: io_uring / /dev/fuse", a, b, "reported"))
     for name, a, b, goal in checks:
         out.append(f"| {name} | {ratio(rows, a, b, 'writev')} | {ratio(rows, a, b, 'readv')} "
                    f"| {goal} |")
