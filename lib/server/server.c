@@ -201,10 +201,11 @@ int sgf_conn_stop(struct sgf_conn *c)
 		int err = sgf_loop_join(c->loop);
 		if (c->err == 0)
 			c->err = err;
-		sgf_uring_join(c->uring); /* the loop's shutdown woke them */
 	}
+	sgf_uring_drain(c->uring);
 	atomic_store(&c->se->ended, true);
 	sgf_session_abandon_kept(c->se);
+	sgf_uring_join(c->uring); /* after the EIO answers: they commit them */
 	if (c->loop && !atomic_exchange(&c->se->destroy_called, true) && srv->ops.destroy)
 		srv->ops.destroy(c->fs);
 	sgf_loop_free(c->loop);

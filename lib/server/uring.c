@@ -18,7 +18,6 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <liburing.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -28,9 +27,8 @@
 #include <unistd.h>
 #include "uring.h"
 
-/* user_data of the two non-entry commands (entries are pointers). */
-#define TAG_WAKE 1u   /* poll of the channel's shutdown eventfd */
-#define TAG_KICK 2u   /* read of the queue's commit eventfd */
+/* user_data of the read of the queue's eventfd (entries are pointers). */
+#define TAG_KICK 1u
 
 /* Tries of a REGISTER the kernel answers EAGAIN (INIT not processed yet:
  * cannot last, since we register only after the INIT reply was written). */
@@ -61,9 +59,11 @@ struct uring_queue {
 	bool started;
 	struct io_uring ring;
 	bool ring_ok;
-	int kick_fd;
+	int kick_fd;                  /* commits handed over, or stop */
 	uint64_t kick_buf;
-	bool stopping;
+	/* Held while a request is dispatched, so sgf_uring_drain() can wait
+	 * for the one under way. */
+	pthread_mutex_t dispatch_lock;
 	pthread_mutex_t lock;         /* commits */
 	struct uring_ent *commits;
 	struct uring_ent *ents;
@@ -75,6 +75,8 @@ struct sgf_uring {
 	unsigned nqueues, depth;
 	struct uring_queue *queues;
 	atomic_bool reported;         /* one line on stderr for all queues */
+	atomic_bool draining;         /* answer new requests EIO, undispatched */
+	atomic_bool stop;             /* commit what is left and end */
 };
 
 unsigned sgf_uring_nqueues(void)
@@ -242,17 +244,6 @@ static int prep_cmd(struct uring_queue *uq, struct uring_ent *e, uint32_t op)
 	return 0;
 }
 
-static int prep_wake(struct uring_queue *uq)
-{
-	struct io_uring_sqe *sqe = get_sqe(uq);
-
-	if (sqe == NULL)
-		return -EBUSY;
-	io_uring_prep_poll_add(sqe, uq->u->dev->wake_fd, POLLIN);
-	io_uring_sqe_set_data64(sqe, TAG_WAKE);
-	return 0;
-}
-
 static int prep_kick(struct uring_queue *uq)
 {
 	struct io_uring_sqe *sqe = get_sqe(uq);
@@ -302,6 +293,14 @@ static void take_request(struct uring_queue *uq, struct uring_ent *e)
 	e->replied = false;
 	sgf_pool_take_slot(q);
 	sgf_stat_inc(&se->stats.uring, 1);
+	pthread_mutex_lock(&uq->dispatch_lock);
+	if (atomic_load(&uq->u->draining)) {
+		/* The session is ending: nobody may keep it now. Unanswered,
+		 * it is committed EIO. */
+		pthread_mutex_unlock(&uq->dispatch_lock);
+		sgf_pool_put(q);
+		return;
+	}
 	/* The kernel reports only the payload's size; the header's len
 	 * covers header, fixed argument and payload, so the fixed argument
 	 * is what is left. Sizes that do not add up leave the header alone,
@@ -315,6 +314,7 @@ static void take_request(struct uring_queue *uq, struct uring_ent *e)
 	memcpy(q->recv_buf, &h, sizeof(h));
 	memcpy(q->recv_buf + sizeof(h), e->hdr->op_in, op_len);
 	ret = sgf_session_handle(se, &uq->ch, q, len, NULL);
+	pthread_mutex_unlock(&uq->dispatch_lock);
 	if (ret != SGF_KEPT)
 		sgf_pool_put(q); /* the worker's reference: commits */
 	if (ret < 0 && ret != SGF_KEPT && se->opts.debug)
@@ -373,8 +373,7 @@ static int queue_setup(struct uring_queue *uq)
 		if (err)
 			return err;
 	}
-	err = prep_wake(uq);
-	return err ? err : prep_kick(uq);
+	return prep_kick(uq);
 }
 
 static void pin_to_cpu(unsigned cpu)
@@ -392,7 +391,7 @@ static void pin_to_cpu(unsigned cpu)
 
 static void queue_run(struct uring_queue *uq)
 {
-	while (!uq->stopping) {
+	while (!atomic_load(&uq->u->stop)) {
 		struct io_uring_cqe *cqe;
 		unsigned head, n = 0;
 		int ret = io_uring_submit_and_wait(&uq->ring, 1);
@@ -405,9 +404,7 @@ static void queue_run(struct uring_queue *uq)
 		io_uring_for_each_cqe(&uq->ring, head, cqe) {
 			uint64_t tag = io_uring_cqe_get_data64(cqe);
 			n++;
-			if (tag == TAG_WAKE)
-				uq->stopping = true;
-			else if (tag == TAG_KICK)
+			if (tag == TAG_KICK)
 				prep_kick(uq);
 			else
 				entry_done(uq, (struct uring_ent *)(uintptr_t)tag, cqe->res);
@@ -415,6 +412,10 @@ static void queue_run(struct uring_queue *uq)
 		io_uring_cq_advance(&uq->ring, n);
 		prep_commits(uq);
 	}
+	/* The last replies (the EIO answers of the session's end among them)
+	 * still go to the kernel; nothing waits for their completions. */
+	prep_commits(uq);
+	io_uring_submit(&uq->ring);
 }
 
 static void *queue_main(void *arg)
@@ -425,7 +426,7 @@ static void *queue_main(void *arg)
 
 	uq->self = pthread_self();
 	pin_to_cpu(uq->qid);
-	if (!sgf_session_wait_init(u->se) || sgf_chan_is_shut(u->dev))
+	if (!sgf_session_wait_init(u->se) || atomic_load(&u->stop))
 		return NULL;
 	if (!(u->se->conn.flags & FUSE_OVER_IO_URING)) {
 		if (!(u->se->conn.requester_flags & FUSE_OVER_IO_URING))
@@ -448,6 +449,7 @@ static int queue_init(struct sgf_uring *u, struct uring_queue *uq, unsigned qid)
 	int err;
 
 	pthread_mutex_init(&uq->lock, NULL);
+	pthread_mutex_init(&uq->dispatch_lock, NULL);
 	uq->u = u;
 	uq->qid = qid;
 	err = sgf_chan_init(&uq->ch, &uring_chan_ops, -1, u->dev);
@@ -524,11 +526,30 @@ struct sgf_uring *sgf_uring_start(struct sgf_session *se, struct sgf_chan *dev)
 	return u;
 }
 
-void sgf_uring_join(struct sgf_uring *u)
+void sgf_uring_drain(struct sgf_uring *u)
 {
 	if (u == NULL)
 		return;
+	atomic_store(&u->draining, true);
+	/* A dispatch that began before the flag ends before this returns. */
+	for (unsigned i = 0; i < u->nqueues; i++) {
+		pthread_mutex_lock(&u->queues[i].dispatch_lock);
+		pthread_mutex_unlock(&u->queues[i].dispatch_lock);
+	}
+}
+
+void sgf_uring_join(struct sgf_uring *u)
+{
+	uint64_t one = 1;
+
+	if (u == NULL)
+		return;
+	atomic_store(&u->stop, true);
 	sgf_session_init_wait_over(u->se);
+	for (unsigned i = 0; i < u->nqueues; i++)
+		if (u->queues[i].kick_fd >= 0 && write(u->queues[i].kick_fd, &one, sizeof(one)) < 0) {
+			/* EAGAIN only: readable already */
+		}
 	for (unsigned i = 0; i < u->nqueues; i++) {
 		struct uring_queue *uq = &u->queues[i];
 		if (uq->started)
@@ -554,8 +575,10 @@ void sgf_uring_free(struct sgf_uring *u)
 				uq->ents[j].q->give_back = NULL;
 			}
 		}
-		if (uq->u)
+		if (uq->u) {
 			pthread_mutex_destroy(&uq->lock);
+			pthread_mutex_destroy(&uq->dispatch_lock);
+		}
 		free(uq->ents);
 	}
 	free(u->queues);
