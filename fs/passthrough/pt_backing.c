@@ -69,6 +69,16 @@ static int choose(const struct sgf_req *r, struct sgf_passthrough *pt, struct pt
 
 	*why = NULL;
 	*err = 0;
+	/* The kernel fails (EIO) an open served by requests of an inode that
+	 * has a backing file: share it whenever it can serve this open. Only
+	 * one the daemon could not open read-write, met by an open for
+	 * writing, cannot be served either way. */
+	if (node->backing_id) {
+		if (covers(node->backing_acc, flags))
+			return node->backing_id;
+		*why = "the file's shared backing file lacks this access mode";
+		return 0;
+	}
 	if (flags & O_DIRECT) {
 		/* The kernel hands the caller's O_DIRECT to the backing file. */
 		if (pt->backing_direct == SGF_BACKING_DIRECT_OFF) {
@@ -80,14 +90,9 @@ static int choose(const struct sgf_req *r, struct sgf_passthrough *pt, struct pt
 			return 0;
 		}
 	}
+	/* ... and refuses a backing file to an inode open that way. */
 	if (node->request_opens) {
 		*why = "the file is open without passthrough already";
-		return 0;
-	}
-	if (node->backing_id) {
-		if (covers(node->backing_acc, flags))
-			return node->backing_id;
-		*why = "the file's shared backing file lacks this access mode";
 		return 0;
 	}
 	id = register_shared(r, h, flags, &fd, &acc, why, err);

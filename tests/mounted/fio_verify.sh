@@ -1,6 +1,8 @@
 #!/bin/bash
 # tests/mounted/fio_verify.sh - fio with O_DIRECT random read/write and crc32c
-# verification on a mounted sgfuse-passthrough. Usage: fio_verify.sh DAEMON.
+# verification on a mounted sgfuse-passthrough. Usage: fio_verify.sh DAEMON;
+# $SGF_TEST_OPTS adds daemon options (with passthrough: no READ or WRITE
+# may reach the daemon).
 # Runs in a private mount namespace; everything is torn down on any exit.
 set -u
 daemon=${1:-${SGF_DAEMON:-}}
@@ -25,7 +27,7 @@ trap 'exit 1' INT TERM HUP
 mount -t tmpfs -o size=256m sgfuse-fio "$root" || true
 mkdir -p "$root/backing" "$root/mnt"
 
-"$daemon" -f -o "stats_file=$root/stats.txt" "$root/backing" "$root/mnt" &
+"$daemon" -f -o "stats_file=$root/stats.txt${SGF_TEST_OPTS:+,$SGF_TEST_OPTS}" "$root/backing" "$root/mnt" &
 pid=$!
 for _ in $(seq 200); do
 	grep -q " $root/mnt fuse" /proc/self/mounts && break
@@ -59,5 +61,16 @@ rc=$?
 pid=
 if [ $rc -ne 0 ]; then echo "FAIL: daemon exit status $rc after SIGTERM" >&2; status=1; fi
 if grep -q " $root/mnt " /proc/self/mounts; then echo "FAIL: still mounted" >&2; status=1; fi
+# Passed through, fio's data never reaches the daemon.
+case ",$SGF_TEST_OPTS," in *,passthrough,*)
+	if ! grep -q '^passthrough ' "$root/stats.txt"; then
+		echo "SKIP: the kernel did not take passthrough"; exit 77
+	fi
+	if grep -Eq '^op (READ|WRITE) ' "$root/stats.txt"; then
+		echo "FAIL: READ/WRITE reached the daemon under passthrough" >&2
+		cat "$root/stats.txt" >&2
+		status=1
+	fi;;
+esac
 [ $status -eq 0 ] && echo PASSED
 exit $status
