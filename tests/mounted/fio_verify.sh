@@ -62,7 +62,7 @@ pid=
 if [ $rc -ne 0 ]; then echo "FAIL: daemon exit status $rc after SIGTERM" >&2; status=1; fi
 if grep -q " $root/mnt " /proc/self/mounts; then echo "FAIL: still mounted" >&2; status=1; fi
 # Passed through, fio's data never reaches the daemon.
-case ",$SGF_TEST_OPTS," in *,passthrough,*)
+case ",${SGF_TEST_OPTS:-}," in *,passthrough,*)
 	if ! grep -q '^passthrough ' "$root/stats.txt"; then
 		echo "SKIP: the kernel did not take passthrough"; exit 77
 	fi
