@@ -510,6 +510,29 @@ uint64_t h_stat_hist(const char *stats, const char *kind, uint64_t low)
 	return n;
 }
 
+uint64_t h_stat_count(const char *stats, const char *name)
+{
+	unsigned long long n;
+	const char *p = find_line(stats, name);
+	if (!p || sscanf(p, "%llu", &n) != 1)
+		return 0;
+	return n;
+}
+
+bool h_opts_have(const char *word)
+{
+	const char *extra = getenv("SGF_TEST_OPTS");
+	size_t len = strlen(word);
+	for (const char *p = extra; p && *p;) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n == len && strncmp(p, word, len) == 0)
+			return true;
+		p = end ? end + 1 : p + n;
+	}
+	return false;
+}
+
 int h_finish(void)
 {
 	if (H.pid > 0) {

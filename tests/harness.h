@@ -74,6 +74,10 @@ int h_stats(char *buf, size_t size);
  * (zero lines are omitted by the format). */
 uint64_t h_stat_op(const char *stats, const char *op, const char *field);
 uint64_t h_stat_hist(const char *stats, const char *kind, uint64_t low);
+/* A single counter line "NAME N" (e.g. "passthrough"); 0 when absent. */
+uint64_t h_stat_count(const char *stats, const char *name);
+/* Does $SGF_TEST_OPTS hold the option word (e.g. "passthrough")? */
+bool h_opts_have(const char *word);
 
 /* Read a whole small file into buf (NUL-terminated). Bytes read or -errno. */
 ssize_t h_read_file(const char *path, char *buf, size_t size);

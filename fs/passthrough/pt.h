@@ -50,9 +50,25 @@ struct pt_inode {
 	int fd;                   /* O_PATH | O_NOFOLLOW */
 	uint64_t nlookup;         /* under sgf_passthrough.inode_lock */
 	uint64_t refs;            /* under sgf_passthrough.inode_lock */
+	/* FUSE passthrough, under sgf_passthrough.backing_lock. The kernel
+	 * takes one backing file per inode, so every passed-through open of
+	 * the node shares backing_id, registered at the first and closed at
+	 * the last; and it cannot mix them with opens served by requests. */
+	int backing_id;           /* 0: none registered */
+	int backing_fd;           /* the file registered (-1: none) */
+	int backing_acc;          /* its O_ACCMODE */
+	unsigned backing_users;   /* open handles answered with backing_id */
+	unsigned request_opens;   /* open handles served by requests */
 };
 
 /* ---- open files and directories ---- */
+
+/* How the requester does I/O on an open file (pt_backing.c). */
+enum pt_io {
+	PT_IO_UNSET,      /* no passthrough on the session, or released */
+	PT_IO_BACKING,    /* the kernel on the node's backing file */
+	PT_IO_REQUESTS,   /* READ and WRITE to us, on a passthrough session */
+};
 
 struct pt_handle {
 	struct pt_idlink link;    /* id = fh handed to the requester */
@@ -64,6 +80,7 @@ struct pt_handle {
 	 * misaligned (backing_direct AUTO); opened on first need. */
 	_Atomic int buffered_fd;
 	bool may_fallback;
+	_Atomic int io;           /* enum pt_io */
 	pthread_mutex_t dir_lock; /* serializes the directory stream */
 	DIR *dir;
 	uint64_t dir_pos;         /* cookie the stream stands at */
@@ -86,6 +103,9 @@ struct sgf_passthrough {
 	pthread_mutex_t handle_lock;
 	struct pt_idmap handles;
 	uint64_t next_fh;
+
+	bool passthrough;         /* FUSE_PASSTHROUGH negotiated (pt_init) */
+	pthread_mutex_t backing_lock; /* every node's backing state */
 };
 
 /* Inode table (pt_inode.c). */
@@ -118,10 +138,30 @@ void pt_handles_destroy(struct sgf_passthrough *pt);
 /* The buffered twin of h->fd, opening it on first use; fd or -errno. */
 int pt_handle_buffered_fd(struct pt_handle *h);
 
+/* FUSE passthrough (pt_backing.c). Decide how the freshly published open
+ * h of node is served (flags: the requester's open flags; direct: h->fd
+ * took O_DIRECT) and set out's open_flags for it: the node's backing file
+ * when it can take this open, else requests, with the reason given to the
+ * library. Never fails the open. No-op on a session without passthrough. */
+void pt_backing_attach(const struct sgf_req *r, struct pt_inode *node, struct pt_handle *h,
+		       int flags, bool direct, struct fuse_open_out *out);
+/* The open h is released: drop its share (the last one closes the id). */
+void pt_backing_detach(const struct sgf_req *r, struct pt_handle *h);
+
 /* Requester credentials (pt_creds.c): enter before touching the backing
  * fs on the requester's behalf, leave with what enter said. */
 int pt_creds_enter(const struct sgf_passthrough *pt, const struct sgf_req *r, bool *switched);
 void pt_creds_leave(const struct sgf_passthrough *pt, bool switched);
+/* Act as the daemon itself for a moment, whoever this thread acts as now,
+ * then go back (a backing file serves every requester, and the kernel
+ * uses it with the credentials of the thread that registered it). */
+struct pt_creds_saved {
+	uid_t uid;
+	gid_t gid;
+	bool changed;
+};
+void pt_creds_suspend(const struct sgf_passthrough *pt, struct pt_creds_saved *saved);
+void pt_creds_resume(const struct sgf_passthrough *pt, const struct pt_creds_saved *saved);
 
 /* Shared helpers (pt_entry.c). */
 #define PT_PROC_PATH_MAX 32

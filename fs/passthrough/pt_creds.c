@@ -52,3 +52,21 @@ void pt_creds_leave(const struct sgf_passthrough *pt, bool switched)
 	if (switched)
 		restore(pt);
 }
+
+void pt_creds_suspend(const struct sgf_passthrough *pt, struct pt_creds_saved *saved)
+{
+	saved->uid = fsuid_now();
+	saved->gid = fsgid_now();
+	saved->changed = saved->uid != pt->daemon_uid || saved->gid != pt->daemon_gid;
+	if (saved->changed)
+		restore(pt);
+}
+
+void pt_creds_resume(const struct sgf_passthrough *pt, const struct pt_creds_saved *saved)
+{
+	(void)pt;
+	if (saved->changed) {
+		syscall(SYS_setfsgid, saved->gid);
+		syscall(SYS_setfsuid, saved->uid);
+	}
+}

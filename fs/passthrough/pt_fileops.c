@@ -25,6 +25,12 @@ int pt_flush(const struct sgf_req *r, uint64_t ino, const struct fuse_flush_in *
 
 int pt_release(const struct sgf_req *r, uint64_t ino, const struct fuse_release_in *in)
 {
+	struct pt_handle *h = pt_handle_get(r->fs, in->fh, ino, false);
+
+	if (h) {
+		pt_backing_detach(r, h);
+		pt_handle_put(r->fs, h);
+	}
 	return pt_handle_release(r->fs, in->fh, ino, false);
 }
 

@@ -25,6 +25,7 @@ struct pt_handle *pt_handle_new(struct sgf_passthrough *pt, struct pt_inode *in,
 	h->is_dir = is_dir;
 	h->fd = -1;
 	atomic_init(&h->buffered_fd, -1);
+	atomic_init(&h->io, PT_IO_UNSET);
 	pt_inode_ref(pt, in);
 	h->inode = in;
 	return h;

@@ -20,6 +20,9 @@ static void free_inode(struct pt_inode *in)
 {
 	if (in->fd >= 0)
 		close(in->fd);
+	/* Only at teardown: a release closes it otherwise. */
+	if (in->backing_fd >= 0)
+		close(in->backing_fd);
 	free(in);
 }
 
@@ -45,6 +48,7 @@ int pt_inodes_init(struct sgf_passthrough *pt, int root_fd, const struct stat *s
 	root->ino = st->st_ino;
 	root->type = st->st_mode & S_IFMT;
 	root->fd = root_fd;
+	root->backing_fd = -1;
 	/* The table's ref is never dropped: the root outlives every forget. */
 	root->refs = 1;
 	pt_idmap_insert(&pt->inodes_by_id, &root->by_id);
@@ -146,6 +150,7 @@ uint64_t pt_inode_learn(struct sgf_passthrough *pt, int fd, const struct stat *s
 		fresh->ino = st->st_ino;
 		fresh->type = st->st_mode & S_IFMT;
 		fresh->fd = fd;
+		fresh->backing_fd = -1;
 		fresh->nlookup = 1;
 		fresh->refs = 1;
 		pt_idmap_insert(&pt->inodes_by_id, &fresh->by_id);

@@ -84,9 +84,12 @@ int sgf_passthrough_new(struct sgf_passthrough **out, const char *source,
 		err = -errno;
 		goto out_fd;
 	}
-	err = pt_handles_init(pt);
+	err = -pthread_mutex_init(&pt->backing_lock, NULL);
 	if (err)
 		goto out_fd;
+	err = pt_handles_init(pt);
+	if (err)
+		goto out_backing;
 	err = pt_inodes_init(pt, fd, &st);
 	if (err)
 		goto out_handles;
@@ -95,6 +98,8 @@ int sgf_passthrough_new(struct sgf_passthrough **out, const char *source,
 
 out_handles:
 	pt_handles_destroy(pt);
+out_backing:
+	pthread_mutex_destroy(&pt->backing_lock);
 out_fd:
 	close(fd);
 out_free:
@@ -109,5 +114,6 @@ void sgf_passthrough_free(struct sgf_passthrough *pt)
 	/* Handles first: each holds a node. */
 	pt_handles_destroy(pt);
 	pt_inodes_destroy(pt);
+	pthread_mutex_destroy(&pt->backing_lock);
 	free(pt);
 }

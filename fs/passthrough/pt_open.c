@@ -1,6 +1,8 @@
 /* fs/passthrough/pt_open.c - OPEN and CREATE: a backing fd per handle, with
  * O_DIRECT kept, dropped or tried per the backing_direct option, and the
- * requester told to send direct I/O when its opener asked for O_DIRECT. */
+ * requester told to send direct I/O when its opener asked for O_DIRECT -
+ * or, under FUSE passthrough, to use the node's backing file itself
+ * (pt_backing.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -47,9 +49,10 @@ static int open_backing(struct sgf_passthrough *pt, int path_fd, int flags, bool
 	return fd;
 }
 
-static int publish(struct sgf_passthrough *pt, struct pt_inode *node, int fd, int buffered_fd,
+static int publish(const struct sgf_req *r, struct pt_inode *node, int fd, int buffered_fd,
 		   bool direct, uint32_t requested, struct fuse_open_out *out)
 {
+	struct sgf_passthrough *pt = r->fs;
 	struct pt_handle *h = pt_handle_new(pt, node, false);
 
 	if (!h)
@@ -57,8 +60,10 @@ static int publish(struct sgf_passthrough *pt, struct pt_inode *node, int fd, in
 	h->fd = fd;
 	atomic_store(&h->buffered_fd, buffered_fd);
 	h->may_fallback = direct && pt->backing_direct == SGF_BACKING_DIRECT_AUTO;
-	out->fh = pt_handle_publish(pt, h);
 	out->open_flags = (uint32_t)reply_flags(requested);
+	/* Before publishing: once the fh is known a RELEASE may come. */
+	pt_backing_attach(r, node, h, (int)requested, direct, out);
+	out->fh = pt_handle_publish(pt, h);
 	return 0;
 }
 
@@ -99,7 +104,7 @@ int pt_open(const struct sgf_req *r, uint64_t ino, const struct fuse_open_in *in
 		err = fd;
 		goto out;
 	}
-	err = publish(pt, node, fd, -1, direct, in->flags, out);
+	err = publish(r, node, fd, -1, direct, in->flags, out);
 	if (err)
 		close(fd);
 out:
@@ -180,7 +185,7 @@ int pt_create(const struct sgf_req *r, uint64_t parent, const char *name,
 		err = -ESTALE;
 		goto out_fds;
 	}
-	err = publish(pt, node, fd, bfd, direct, in->flags, open_out);
+	err = publish(r, node, fd, bfd, direct, in->flags, open_out);
 	pt_inode_put(pt, node);
 	if (!err)
 		goto out;

@@ -2,11 +2,13 @@
  * through, and the session-level callbacks. */
 #include "pt.h"
 
-/* The negotiated limits suit us as they are. */
+/* The negotiated limits suit us as they are; passthrough is used when it
+ * was agreed (-o passthrough on a kernel that offers it). */
 int pt_init(void *fs, struct sgf_conn_info *ci)
 {
-	(void)fs;
-	(void)ci;
+	struct sgf_passthrough *pt = fs;
+
+	pt->passthrough = (ci->flags & FUSE_PASSTHROUGH) != 0;
 	return 0;
 }
 

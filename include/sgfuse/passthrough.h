@@ -24,7 +24,12 @@ enum sgf_backing_direct {
 
 /* How an open that asked for O_DIRECT reaches the backing file. The
  * requester is told FOPEN_DIRECT_IO either way. AUTO also serves a read or
- * write the backing fs refuses as misaligned through a buffered twin fd. */
+ * write the backing fs refuses as misaligned through a buffered twin fd.
+ * Under FUSE passthrough (init sees FUSE_PASSTHROUGH) each regular file's
+ * opens share one backing file the kernel does the I/O on, with the
+ * opener's O_DIRECT as asked; this option then only governs files served by
+ * requests (OFF: an O_DIRECT open of a file not passed through yet is served
+ * by requests). */
 struct sgf_passthrough_opts {
 	enum sgf_backing_direct backing_direct;
 	double entry_timeout;   /* seconds; 0 means the default 1.0 */

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sgfuse/backing.h>
 #include <sgfuse/notify.h>
 #include <sgfuse/ops.h>
 #include <sgfuse/reply.h>

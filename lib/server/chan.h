@@ -59,6 +59,13 @@ struct sgf_chan_ops {
 	void (*free)(struct sgf_chan *ch);
 	/* Extra wake-up beyond the shared wake eventfd (stream: shutdown(2)). */
 	void (*shutdown)(struct sgf_chan *ch);
+	/* Optional (NULL: the transport has no backing files). FUSE
+	 * passthrough: register fd with the requester's kernel as a backing
+	 * file, which it then reads and writes itself for opens answered with
+	 * the returned id (> 0); -errno otherwise. backing_close forgets an
+	 * id (files already opened with it keep it); 0 or -errno. */
+	int (*backing_open)(struct sgf_chan *ch, int fd);
+	int (*backing_close)(struct sgf_chan *ch, int id);
 };
 
 /* Common head of every channel kind. wake_fd is an eventfd shared by a
@@ -102,6 +109,18 @@ static inline ssize_t sgf_chan_send_spliced(struct sgf_chan *ch, void *hdr, size
 {
 	return ch->ops->send_spliced ? ch->ops->send_spliced(ch, hdr, hdr_len, fd, off, len, p)
 				     : -EOPNOTSUPP;
+}
+static inline bool sgf_chan_has_backing(const struct sgf_chan *ch)
+{
+	return ch->ops->backing_open != NULL;
+}
+static inline int sgf_chan_backing_open(struct sgf_chan *ch, int fd)
+{
+	return ch->ops->backing_open ? ch->ops->backing_open(ch, fd) : -EOPNOTSUPP;
+}
+static inline int sgf_chan_backing_close(struct sgf_chan *ch, int id)
+{
+	return ch->ops->backing_close ? ch->ops->backing_close(ch, id) : -EOPNOTSUPP;
 }
 /* NULL + errno (EOPNOTSUPP when the kind cannot clone). */
 struct sgf_chan *sgf_chan_clone(struct sgf_chan *ch);

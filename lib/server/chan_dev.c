@@ -1,10 +1,11 @@
 /* lib/server/chan_dev.c - the /dev/fuse channel: one read is one request,
  * one write one reply; each worker gets a clone (FUSE_DEV_IOC_CLONE) so they
  * do not share one queue lock. The fd is non-blocking and an idle receiver
- * waits in poll() beside the wake eventfd, so shutdown wakes it. */
+ * waits in poll() beside the wake eventfd, so shutdown wakes it. It is also
+ * the only kind that registers backing files for FUSE passthrough. */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fuse.h>
+#include <sgfuse/fuse_compat.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -98,8 +99,31 @@ static int dev_send(struct sgf_chan *ch, void *slot, const struct iovec *iov, in
 	return n < 0 ? -errno : 0;
 }
 
+/* Backing files belong to the connection, so any of its fds (the master
+ * or a worker's clone) registers them. */
+static int dev_backing_open(struct sgf_chan *ch, int fd)
+{
+	struct sgf_fuse_backing_map map = { .fd = fd };
+	int id = ioctl(ch->fd, SGF_FUSE_DEV_IOC_BACKING_OPEN, &map);
+
+	if (id < 0)
+		return -errno;
+	/* Id 0 is never handed out; seeing it would mean a kernel we do not
+	 * understand, and an open answered with it would fail. */
+	return id > 0 ? id : -EPROTO;
+}
+
+static int dev_backing_close(struct sgf_chan *ch, int id)
+{
+	uint32_t bid = (uint32_t)id;
+
+	return ioctl(ch->fd, SGF_FUSE_DEV_IOC_BACKING_CLOSE, &bid) < 0 ? -errno : 0;
+}
+
 static const struct sgf_chan_ops dev_ops = {
 	.recv = dev_recv,
 	.send = dev_send,
 	.clone = dev_clone,
+	.backing_open = dev_backing_open,
+	.backing_close = dev_backing_close,
 };

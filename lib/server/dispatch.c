@@ -92,6 +92,8 @@ static int shape_reply(struct sgf_request *q, long ret, struct reply *r)
 		set_arg(r, &out->e, sizeof(out->e));
 		break;
 	case FUSE_CREATE:
+		if (sgf_backing_account(q, &q->open2) != 0)
+			return refuse(q);
 		set_arg(r, &out->e, sizeof(out->e));
 		r->arg[1] = &q->open2, r->arg_len[1] = sizeof(q->open2);
 		break;
@@ -100,6 +102,10 @@ static int shape_reply(struct sgf_request *q, long ret, struct reply *r)
 		set_arg(r, &out->a, sizeof(out->a));
 		break;
 	case FUSE_OPEN:
+		if (sgf_backing_account(q, &out->o) != 0)
+			return refuse(q);
+		set_arg(r, &out->o, sizeof(out->o));
+		break;
 	case FUSE_OPENDIR:
 		set_arg(r, &out->o, sizeof(out->o));
 		break;
@@ -450,6 +456,8 @@ int sgf_session_handle(struct sgf_session *se, struct sgf_chan *ch, struct sgf_r
 	}
 	memset(&q->out, 0, sizeof(q->out));
 	memset(&q->open2, 0, sizeof(q->open2));
+	q->backing_why = NULL;
+	q->backing_err = 0;
 	result = call_op(se, q);
 	return worker_done(q, sgf_request_finish(q, result)) ? SGF_HANDLED : SGF_KEPT;
 }

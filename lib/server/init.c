@@ -1,6 +1,8 @@
 /* lib/server/init.c - INIT negotiation arithmetic: which protocol minor, which
- * capability bits, and the request-size limits (max_write, max_pages). */
+ * capability bits (FUSE passthrough's stack depth with them), and the
+ * request-size limits (max_write, max_pages). */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include "session.h"
@@ -14,6 +16,22 @@
 		    FUSE_PARALLEL_DIROPS | FUSE_DO_READDIRPLUS |              \
 		    FUSE_READDIRPLUS_AUTO | FUSE_ASYNC_DIO | FUSE_INIT_EXT |  \
 		    FUSE_CACHE_SYMLINKS))
+
+/* Passthrough and writeback cache exclude each other (the kernel drops
+ * passthrough when both are agreed): writeback must never be wanted. */
+_Static_assert(!(SGF_WANT_BASE & FUSE_WRITEBACK_CACHE), "writeback cache with passthrough");
+
+/* The minor that brought FUSE_PASSTHROUGH and max_stack_depth. */
+#define SGF_PASSTHROUGH_MINOR 40
+
+/* How deep the backing files' filesystems may stack, as we announce it.
+ * 1: backing files live on a filesystem that stacks on nothing (tmpfs,
+ * ext4, xfs...), and a stacked one (overlayfs, another FUSE mount with
+ * passthrough) is refused by the kernel at BACKING_OPEN (ELOOP), so such
+ * files are served by requests. Anything deeper would also make our mount
+ * count as that deep, and an overlayfs could no longer use it as a lower
+ * layer. */
+#define SGF_PASSTHROUGH_STACK_DEPTH 1u
 
 /* Pages the kernel uses per request when FUSE_MAX_PAGES is not agreed. */
 #define SGF_LEGACY_MAX_PAGES 32u
@@ -50,6 +68,18 @@ uint32_t sgf_derive_max_pages(uint32_t max_write, uint32_t max_pages_opt, uint32
 	return pages ? (uint32_t)pages : 1;
 }
 
+/* <linux/fuse.h> of 7.38 calls the words after flags2 unused[]; since 7.40
+ * the first is max_stack_depth (then 7.43's 16-bit request_timeout). */
+#define SGF_INIT_OUT_STACK_DEPTH_OFFSET 36
+_Static_assert(offsetof(struct fuse_init_out, flags2) + 4 == SGF_INIT_OUT_STACK_DEPTH_OFFSET &&
+		       sizeof(struct fuse_init_out) == 64,
+	       "fuse_init_out layout");
+
+void sgf_init_out_set_stack_depth(struct fuse_init_out *out, uint32_t depth)
+{
+	memcpy((char *)out + SGF_INIT_OUT_STACK_DEPTH_OFFSET, &depth, sizeof(depth));
+}
+
 int sgf_negotiate_init(const struct sgf_session_opts *opts, const struct fuse_init_in *in,
 		       size_t arg_len, struct fuse_init_out *out, size_t *out_len,
 		       struct sgf_conn_info *ci)
@@ -84,6 +114,10 @@ int sgf_negotiate_init(const struct sgf_session_opts *opts, const struct fuse_in
 		want |= FUSE_EXPORT_SUPPORT;
 	if (opts->io_uring)
 		want |= FUSE_OVER_IO_URING;
+	/* Only a 7.40 requester knows max_stack_depth; theirs has the flags2
+	 * bit only with FUSE_INIT_EXT. */
+	if (opts->passthrough && in->minor >= SGF_PASSTHROUGH_MINOR)
+		want |= FUSE_PASSTHROUGH;
 	agreed = want & theirs;
 
 	ci->proto_major = SGF_PROTO_MAJOR;
@@ -113,6 +147,8 @@ int sgf_negotiate_init(const struct sgf_session_opts *opts, const struct fuse_in
 	out->max_write = max_write;
 	out->time_gran = 1;
 	out->max_pages = (uint16_t)ci->max_pages;
+	if (agreed & FUSE_PASSTHROUGH)
+		sgf_init_out_set_stack_depth(out, SGF_PASSTHROUGH_STACK_DEPTH);
 	*out_len = sizeof(*out);
 	return 0;
 }

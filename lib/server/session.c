@@ -11,7 +11,7 @@
 #define SGF_DECLINABLE                                                          \
 	((uint64_t)(FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_EXPORT_SUPPORT | \
 		    FUSE_ASYNC_READ | FUSE_PARALLEL_DIROPS | FUSE_CACHE_SYMLINKS |      \
-		    FUSE_ASYNC_DIO))
+		    FUSE_ASYNC_DIO | FUSE_PASSTHROUGH))
 
 /* Largest xattr value and symlink target a reply may carry. */
 #define SGF_XATTR_MAX 65536u
@@ -120,7 +120,12 @@ int sgf_session_do_init(struct sgf_session *se, const void *arg, size_t arg_len,
 		err = -EINVAL; /* a second INIT */
 		goto out;
 	}
-	err = sgf_negotiate_init(&se->opts, &in, arg_len, out, out_len, &ci);
+	/* Passthrough needs a channel that registers backing files (a
+	 * socket peer offering it cannot have any). */
+	struct sgf_session_opts opts = se->opts;
+	if (se->ch == NULL || !sgf_chan_has_backing(se->ch))
+		opts.passthrough = false;
+	err = sgf_negotiate_init(&opts, &in, arg_len, out, out_len, &ci);
 	if (err || *out_len == FUSE_COMPAT_INIT_OUT_SIZE)
 		goto out; /* failed, or asked the requester to retry */
 	if (se->ops->init) {
@@ -138,6 +143,8 @@ int sgf_session_do_init(struct sgf_session *se, const void *arg, size_t arg_len,
 		ci.flags &= ~dropped;
 		out->flags &= ~(uint32_t)dropped;
 		out->flags2 &= ~(uint32_t)(dropped >> 32);
+		if (dropped & FUSE_PASSTHROUGH)
+			sgf_init_out_set_stack_depth(out, 0);
 	}
 	se->conn = ci;
 	se->lim.max_write = ci.max_write;

@@ -88,6 +88,10 @@ struct sgf_request {
 	void *slot;
 	void (*give_back)(struct sgf_request *q);
 	struct sgf_request *next_free;
+	/* Why an OPEN/CREATE goes without passthrough (sgf_backing_fallback),
+	 * for the debug line; reset per request. */
+	const char *backing_why;
+	int backing_err;
 };
 
 struct sgf_session {
@@ -107,7 +111,9 @@ struct sgf_session {
 	atomic_bool ended;           /* teardown began: no notifications */
 	atomic_bool destroy_called;
 	struct sgf_stats stats;
-	struct sgf_chan *ch;         /* the endpoint's channel (notifications) */
+	struct sgf_chan *ch;         /* the endpoint's channel (notifications,
+				      * backing files) */
+	atomic_int backing_live;     /* backing ids registered, not closed */
 
 	/* The request pool (request.c). */
 	pthread_mutex_t pool_lock;
@@ -231,6 +237,17 @@ bool sgf_request_interrupt(struct sgf_session *se, uint64_t unique);
 /* End of session: answer EIO to every kept request, then wait until every
  * request is back in the pool. Workers must have stopped. */
 void sgf_session_abandon_kept(struct sgf_session *se);
+
+/* ---- backing.c: FUSE passthrough ---- */
+
+/* Account for the OPEN/CREATE reply o of q (stats.passthrough or
+ * passthrough_fallback, and the debug line). Returns 0, or -EIO when o names
+ * a backing file on a session without passthrough (the requester could
+ * not use it). */
+int sgf_backing_account(struct sgf_request *q, const struct fuse_open_out *o);
+
+/* The max_stack_depth field of an INIT reply (init.c). */
+void sgf_init_out_set_stack_depth(struct fuse_init_out *out, uint32_t depth);
 
 /* ---- notify.c ---- */
 /* (public calls in <sgfuse/notify.h>) */

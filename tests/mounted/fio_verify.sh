@@ -1,9 +1,10 @@
 #!/bin/bash
 # tests/mounted/fio_verify.sh - fio with O_DIRECT random read/write and crc32c
 # verification on a mounted sgfuse-passthrough. Usage: fio_verify.sh DAEMON.
-# $SGF_TEST_OPTS adds daemon options; with io_uring in it, the kernel's
+# $SGF_TEST_OPTS adds daemon options: with io_uring in it, the kernel's
 # enable_uring is switched on for the run (and back), and requests must have
-# come through the ring.
+# come through the ring; with passthrough, no READ or WRITE may reach the
+# daemon.
 # Runs in a private mount namespace; everything is torn down on any exit.
 set -u
 daemon=${1:-${SGF_DAEMON:-}}
@@ -76,5 +77,16 @@ if [ -n "$uring_saved" ]; then
 	echo "requests through the ring: ${ring:-0}"
 	[ "${ring:-0}" -gt 0 ] || { echo "FAIL: io_uring asked for, no request came through a ring" >&2; status=1; }
 fi
+# Passed through, fio's data never reaches the daemon.
+case ",${SGF_TEST_OPTS:-}," in *,passthrough,*)
+	if ! grep -q '^passthrough ' "$root/stats.txt"; then
+		echo "SKIP: the kernel did not take passthrough"; exit 77
+	fi
+	if grep -Eq '^op (READ|WRITE) ' "$root/stats.txt"; then
+		echo "FAIL: READ/WRITE reached the daemon under passthrough" >&2
+		cat "$root/stats.txt" >&2
+		status=1
+	fi;;
+esac
 [ $status -eq 0 ] && echo PASSED
 exit $status

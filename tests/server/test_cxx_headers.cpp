@@ -3,6 +3,7 @@
 // header also alone, in the generated cxx_*.cpp files): they compile, a
 // filesystem can be written against them, and every public struct has the
 // layout the C compiler gives it.
+#include <sgfuse/backing.h>
 #include <sgfuse/client.h>
 #include <sgfuse/fuse_compat.h>
 #include <sgfuse/notify.h>
@@ -65,6 +66,13 @@ int main()
 	(void)opts;
 	(void)sgf_server_new; // declared with C linkage, callable from C++
 	(void)sgf_notify_store;
+	(void)sgf_backing_open;
+	fuse_open_out oo = fuse_open_out();
+	sgf_open_set_backing(&oo, 7);
+	if (!(oo.open_flags & FOPEN_PASSTHROUGH) || sgf_open_backing_id(&oo) != 7) {
+		std::fprintf(stderr, "FAIL sgf_open_set_backing\n");
+		failures++;
+	}
 	if (sgf_pages_spanned(4095, 2) != 2) {
 		std::fprintf(stderr, "FAIL sgf_pages_spanned(4095, 2) != 2\n");
 		failures++;

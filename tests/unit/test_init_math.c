@@ -2,6 +2,7 @@
  * derived from max_write and options, and sgf_negotiate_init's reply for
  * requesters of various minors and flags (as Linux process_init_reply reads it). */
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include "check.h"
@@ -187,6 +188,68 @@ static void check_flags(void)
 		CHECK_EQ(out.unused[i], 0);
 }
 
+/* max_stack_depth as Linux reads it: the 32-bit word after flags2 (the
+ * first of 7.38's unused[]). */
+static uint32_t stack_depth(const struct fuse_init_out *out)
+{
+	uint32_t d;
+	memcpy(&d, (const char *)out + offsetof(struct fuse_init_out, flags2) + 4, sizeof(d));
+	return d;
+}
+
+static void check_passthrough(void)
+{
+	struct sgf_session_opts o = { .max_pages_limit = 256, .passthrough = true };
+	struct sgf_session_opts plain = { .max_pages_limit = 256 };
+	struct fuse_init_out out;
+	struct sgf_conn_info ci;
+	size_t out_len;
+	struct fuse_init_in in;
+
+	/* Offered by a 7.40+ kernel and asked for: in flags2, depth 1, in
+	 * the flags init sees; never beside writeback cache. */
+	in = init_in(7, 45, linux_flags);
+	CHECK_EQ(negotiate(&o, &in, sizeof(in), &out, &out_len, &ci), 0);
+	CHECK(ci.flags & FUSE_PASSTHROUGH);
+	CHECK(ci.want & FUSE_PASSTHROUGH);
+	CHECK(reply_flags(&out, true) & FUSE_PASSTHROUGH);
+	CHECK(out.flags & FUSE_INIT_EXT);
+	CHECK_EQ(stack_depth(&out), 1);
+	CHECK((reply_flags(&out, true) & FUSE_WRITEBACK_CACHE) == 0);
+	CHECK_EQ(out_len, sizeof(struct fuse_init_out));
+	in = init_in(7, 40, linux_flags);
+	CHECK_EQ(negotiate(&o, &in, sizeof(in), &out, &out_len, &ci), 0);
+	CHECK(reply_flags(&out, true) & FUSE_PASSTHROUGH);
+	CHECK_EQ(stack_depth(&out), 1);
+
+	/* Not asked for: absent, depth 0. */
+	in = init_in(7, 45, linux_flags);
+	CHECK_EQ(negotiate(&plain, &in, sizeof(in), &out, &out_len, &ci), 0);
+	CHECK((ci.flags & FUSE_PASSTHROUGH) == 0);
+	CHECK((reply_flags(&out, true) & FUSE_PASSTHROUGH) == 0);
+	CHECK_EQ(stack_depth(&out), 0);
+
+	/* Not offered: absent. */
+	in = init_in(7, 45, linux_flags & ~FUSE_PASSTHROUGH);
+	CHECK_EQ(negotiate(&o, &in, sizeof(in), &out, &out_len, &ci), 0);
+	CHECK((ci.flags & FUSE_PASSTHROUGH) == 0);
+	CHECK((reply_flags(&out, true) & FUSE_PASSTHROUGH) == 0);
+	CHECK_EQ(stack_depth(&out), 0);
+
+	/* The bit without FUSE_INIT_EXT, or from a requester before 7.40
+	 * (which has no max_stack_depth): absent. */
+	in = init_in(7, 45, linux_flags & ~FUSE_INIT_EXT);
+	CHECK_EQ(negotiate(&o, &in, sizeof(in), &out, &out_len, &ci), 0);
+	CHECK((ci.flags & FUSE_PASSTHROUGH) == 0);
+	CHECK_EQ(out.flags2, 0);
+	CHECK_EQ(stack_depth(&out), 0);
+	in = init_in(7, 39, linux_flags);
+	CHECK_EQ(negotiate(&o, &in, sizeof(in), &out, &out_len, &ci), 0);
+	CHECK((ci.flags & FUSE_PASSTHROUGH) == 0);
+	CHECK((reply_flags(&out, true) & FUSE_PASSTHROUGH) == 0);
+	CHECK_EQ(stack_depth(&out), 0);
+}
+
 static void check_limits(void)
 {
 	struct fuse_init_out out;
@@ -245,6 +308,7 @@ int main(void)
 	check_derive();
 	check_versions();
 	check_flags();
+	check_passthrough();
 	check_limits();
 	return check_exit();
 }
