@@ -93,6 +93,7 @@ def main():
     cp, co = "sgfuse client, packed", "sgfuse client, per-segment"
     peer, lim = "libfuse passthrough_ll (peer)", "tmpfs directly (limit)"
     ku = "sgfuse kernel, io_uring"
+    kpt = "sgfuse kernel, passthrough"
     out.append("| ratio | writev | readv | target |")
     out.append("|---|---|---|---|")
     checks = [
@@ -102,6 +103,8 @@ def main():
         ("socket packed / kernel packed", cp, kp, ">= 1.0x"),
         ("kernel io_uring / kernel packed (/dev/fuse)", ku, kp, ">= 1.0x / 1.3x"),
         ("kernel io_uring / libfuse peer", ku, peer, ">= 1.5x"),
+        ("kernel passthrough / tmpfs directly", kpt, lim, "readv >= 0.75x"),
+        ("kernel passthrough / kernel packed (/dev/fuse)", kpt, kp, "writev >= 1.2x"),
         ("kernel packed / tmpfs directly", kp, lim, "reported"),
         ("socket packed / tmpfs directly", cp, lim, "reported"),
     ]
