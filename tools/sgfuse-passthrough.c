@@ -1,7 +1,7 @@
 /* tools/sgfuse-passthrough.c - the daemon: serve a backing directory through
  * the kernel's FUSE mount (or a socket with --listen). The library's
  * sgf_main_ext() gives it the standard command line, signals and teardown;
- * this file adds SOURCE and backing_direct, and one passthrough instance
+ * this file adds SOURCE, backing_direct and xattr, and one passthrough instance
  * (own node table) per session. */
 #include <errno.h>
 #include <stdio.h>
@@ -31,6 +31,17 @@ static int take_opt(void *fs, const char *key, const char *val, char *err, size_
 {
 	struct config *cf = fs;
 
+	if (strcmp(key, "xattr") == 0) {
+		if (val && !strcmp(val, "on"))
+			cf->pt.no_xattr = false;
+		else if (val && !strcmp(val, "off"))
+			cf->pt.no_xattr = true;
+		else {
+			snprintf(err, errlen, "xattr must be on or off, got '%s'", val ? val : "");
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (strcmp(key, "backing_direct") != 0)
 		return -ENOENT;
 	if (val == NULL || *val == '\0') {
@@ -89,7 +100,9 @@ static const struct sgf_main_ext ext = {
 	.args = "SOURCE",
 	.nargs = 1,
 	.help = "  backing_direct=MODE    O_DIRECT on the backing file: auto (keep it where\n"
-		"                         the backing fs accepts it), on, off (default auto)\n",
+		"                         the backing fs accepts it), on, off (default auto)\n"
+		"  xattr=on|off           serve extended attributes (default on); off\n"
+		"                         spares every write a security.capability lookup\n",
 	.arg = take_arg,
 	.opt = take_opt,
 	.check = check,

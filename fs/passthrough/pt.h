@@ -88,6 +88,7 @@ struct pt_handle {
 
 struct sgf_passthrough {
 	enum sgf_backing_direct backing_direct;
+	bool no_xattr;            /* xattr ops answer ENOSYS */
 	bool act_as_requester;    /* root daemon: ops run with the requester's ids */
 	uid_t daemon_uid;
 	gid_t daemon_gid;

@@ -43,6 +43,7 @@ static int apply_opts(struct sgf_passthrough *pt, const struct sgf_passthrough_o
 	default:
 		return -EINVAL;
 	}
+	pt->no_xattr = opts->no_xattr;
 	err = split_timeout(opts->entry_timeout, &pt->entry_sec, &pt->entry_nsec);
 	if (!err)
 		err = split_timeout(opts->attr_timeout, &pt->attr_sec, &pt->attr_nsec);

@@ -1,12 +1,18 @@
 /* fs/passthrough/pt_xattr.c - extended attributes. The f*xattr calls refuse
  * O_PATH fds, so they go by /proc/self/fd/N, which resolves to the object
  * itself. A symlink cannot be reached that way (the path would follow it),
- * so symlinks show no attributes and refuse new ones. */
+ * so symlinks show no attributes and refuse new ones. With no_xattr every op
+ * is ENOSYS, the answer after which the kernel sends that op no more. */
 #include <errno.h>
 #include <sys/xattr.h>
 #include "pt.h"
 
 /* The node, or NULL with *err set; *path names it for the path calls. */
+static const struct sgf_passthrough *pt_fs(const struct sgf_req *r)
+{
+	return r->fs;
+}
+
 static struct pt_inode *get_node(const struct sgf_req *r, uint64_t ino,
 				 char path[PT_PROC_PATH_MAX], int *err)
 {
@@ -27,6 +33,8 @@ int pt_setxattr(const struct sgf_req *r, uint64_t ino, const char *name,
 	struct pt_inode *node;
 	int err = 0;
 
+	if (pt_fs(r)->no_xattr)
+		return -ENOSYS;
 	if (flags & ~(uint32_t)(XATTR_CREATE | XATTR_REPLACE))
 		return -EINVAL;
 	node = get_node(r, ino, path, &err);
@@ -48,6 +56,8 @@ ssize_t pt_getxattr(const struct sgf_req *r, uint64_t ino, const char *name,
 	int err = 0;
 	ssize_t n;
 
+	if (pt_fs(r)->no_xattr)
+		return -ENOSYS;
 	node = get_node(r, ino, path, &err);
 	if (!node)
 		return err;
@@ -66,6 +76,8 @@ ssize_t pt_listxattr(const struct sgf_req *r, uint64_t ino, char *buf, size_t si
 	int err = 0;
 	ssize_t n;
 
+	if (pt_fs(r)->no_xattr)
+		return -ENOSYS;
 	node = get_node(r, ino, path, &err);
 	if (!node)
 		return err;
@@ -83,6 +95,8 @@ int pt_removexattr(const struct sgf_req *r, uint64_t ino, const char *name)
 	struct pt_inode *node;
 	int err = 0;
 
+	if (pt_fs(r)->no_xattr)
+		return -ENOSYS;
 	node = get_node(r, ino, path, &err);
 	if (!node)
 		return err;
