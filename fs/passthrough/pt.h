@@ -56,7 +56,6 @@ struct pt_inode {
 	 * the last; and it cannot mix them with opens served by requests. */
 	int backing_id;           /* 0: none registered */
 	int backing_fd;           /* the file registered (-1: none) */
-	int backing_acc;          /* its O_ACCMODE */
 	unsigned backing_users;   /* open handles answered with backing_id */
 	unsigned request_opens;   /* open handles served by requests */
 };

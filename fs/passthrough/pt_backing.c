@@ -2,19 +2,16 @@
  * file, registered with the kernel at its first passed-through open and
  * closed at the last release, and the choice per open between it and
  * requests. The kernel's rules decide the shape: one backing file per inode
- * at a time, serving every open of it (so it is opened read-write when the
- * daemon may), and no mixing of passed-through opens with opens served by
- * requests on one inode. */
+ * at a time, and no mixing of passed-through opens with opens served by
+ * requests on one inode. The kernel opens the backing file anew for each
+ * open it serves, with that open's flags and the registering daemon's
+ * credentials, so the registered file's own mode does not matter: it is
+ * opened read-only (no write count on the file, so running it stays
+ * possible and watchers see no write), and every later open shares it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include "pt.h"
-
-/* Does a backing file opened with acc serve an open with flags? */
-static bool covers(int acc, int flags)
-{
-	return acc == O_RDWR || acc == (flags & O_ACCMODE);
-}
 
 static int reopen(const struct pt_handle *h, int flags)
 {
@@ -28,23 +25,19 @@ static int reopen(const struct pt_handle *h, int flags)
 
 /* Open the file behind h->fd as the node's backing file and register it,
  * as the daemon (the requester's access was checked when h->fd was
- * opened): read-write when the daemon may, so that every later open can
- * share it; else in the mode of this first open. The id (*fd, *acc set),
- * or 0 with *why and *err. */
+ * opened): read-only, or in this first open's mode where the daemon may not
+ * read it. The id (*fd set), or 0 with *why and *err. */
 static int register_shared(const struct sgf_req *r, const struct pt_handle *h, int flags,
-			   int *fd, int *acc, const char **why, int *err)
+			   int *fd, const char **why, int *err)
 {
 	struct sgf_passthrough *pt = r->fs;
 	struct pt_creds_saved saved;
 	int id = 0;
 
 	pt_creds_suspend(pt, &saved);
-	*acc = O_RDWR;
-	*fd = reopen(h, O_RDWR);
-	if (*fd < 0 && (flags & O_ACCMODE) != O_RDWR) {
-		*acc = flags & O_ACCMODE;
-		*fd = reopen(h, *acc);
-	}
+	*fd = reopen(h, O_RDONLY);
+	if (*fd < 0 && (flags & O_ACCMODE) != O_RDONLY)
+		*fd = reopen(h, flags & O_ACCMODE);
 	if (*fd < 0) {
 		*why = "opening the shared backing file";
 		*err = *fd;
@@ -65,20 +58,14 @@ static int register_shared(const struct sgf_req *r, const struct pt_handle *h, i
 static int choose(const struct sgf_req *r, struct sgf_passthrough *pt, struct pt_inode *node,
 		  const struct pt_handle *h, int flags, bool direct, const char **why, int *err)
 {
-	int acc, fd, id;
+	int fd, id;
 
 	*why = NULL;
 	*err = 0;
 	/* The kernel fails (EIO) an open served by requests of an inode that
-	 * has a backing file: share it whenever it can serve this open. Only
-	 * one the daemon could not open read-write, met by an open for
-	 * writing, cannot be served either way. */
-	if (node->backing_id) {
-		if (covers(node->backing_acc, flags))
-			return node->backing_id;
-		*why = "the file's shared backing file lacks this access mode";
-		return 0;
-	}
+	 * has a backing file: every open shares it. */
+	if (node->backing_id)
+		return node->backing_id;
 	if (flags & O_DIRECT) {
 		/* The kernel hands the caller's O_DIRECT to the backing file. */
 		if (pt->backing_direct == SGF_BACKING_DIRECT_OFF) {
@@ -95,12 +82,11 @@ static int choose(const struct sgf_req *r, struct sgf_passthrough *pt, struct pt
 		*why = "the file is open without passthrough already";
 		return 0;
 	}
-	id = register_shared(r, h, flags, &fd, &acc, why, err);
+	id = register_shared(r, h, flags, &fd, why, err);
 	if (id == 0)
 		return 0;
 	node->backing_id = id;
 	node->backing_fd = fd;
-	node->backing_acc = acc;
 	return id;
 }
 
