@@ -105,6 +105,7 @@ struct sgf_passthrough {
 	uint64_t next_fh;
 
 	bool passthrough;         /* FUSE_PASSTHROUGH negotiated (pt_init) */
+	bool backing_denied;      /* the kernel said EPERM: no CAP_SYS_ADMIN */
 	pthread_mutex_t backing_lock; /* every node's backing state */
 };
 

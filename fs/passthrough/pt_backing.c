@@ -34,6 +34,12 @@ static int register_shared(const struct sgf_req *r, const struct pt_handle *h, i
 	struct pt_creds_saved saved;
 	int id = 0;
 
+	/* Without CAP_SYS_ADMIN every registration fails alike: ask once. */
+	if (pt->backing_denied) {
+		*why = "the kernel refuses this daemon backing files (no CAP_SYS_ADMIN)";
+		*err = -EPERM;
+		return 0;
+	}
 	pt_creds_suspend(pt, &saved);
 	*fd = reopen(h, O_RDONLY);
 	if (*fd < 0 && (flags & O_ACCMODE) != O_RDONLY)
@@ -44,6 +50,7 @@ static int register_shared(const struct sgf_req *r, const struct pt_handle *h, i
 	} else {
 		id = sgf_backing_open(r, *fd); /* its failure is noted by the library */
 		if (id < 0) {
+			pt->backing_denied = id == -EPERM;
 			close(*fd);
 			id = 0;
 		}

@@ -7,12 +7,12 @@
 #include <sys/xattr.h>
 #include "pt.h"
 
-/* The node, or NULL with *err set; *path names it for the path calls. */
 static const struct sgf_passthrough *pt_fs(const struct sgf_req *r)
 {
 	return r->fs;
 }
 
+/* The node, or NULL with *err set; *path names it for the path calls. */
 static struct pt_inode *get_node(const struct sgf_req *r, uint64_t ino,
 				 char path[PT_PROC_PATH_MAX], int *err)
 {

@@ -2,7 +2,7 @@
  * and its requester, behind one small ops table, so dispatch and the workers
  * never ask which transport they are on. Kinds: /dev/fuse (chan_dev.c),
  * stream sockets (chan_stream.c, spliced READ replies in chan_splice.c) and
- * the queues of FUSE over io_uring (uring_queue.c), which only send: their
+ * the queues of FUSE over io_uring (uring.c), which only send: their
  * requests arrive in ring entries, not through recv.
  * Internal. */
 #ifndef SGFUSE_SERVER_CHAN_H

@@ -208,7 +208,7 @@ void sgf_session_init_wait_over(struct sgf_session *se);
 
 /* n requests on the free list, and nslots slot requests after them, each
  * with a page-aligned payload of slot_payload bytes preceded by a page
- * for headers (see uring_queue.c). */
+ * for headers (see uring.c). */
 int sgf_pool_init(struct sgf_session *se, unsigned n, unsigned nslots, size_t slot_payload);
 /* Slot request i (0 <= i < nslots). */
 struct sgf_request *sgf_pool_slot(struct sgf_session *se, unsigned i);

@@ -45,7 +45,6 @@ struct uring_ent {
 	struct iovec reg[2];          /* what REGISTER hands the kernel */
 	uint64_t commit_id;
 	bool replied;                 /* a reply is in the buffers */
-	bool in_kernel;               /* a command of it is outstanding */
 	unsigned register_tries;
 	struct uring_ent *next_commit;
 };
@@ -155,6 +154,23 @@ static void put_reply_header(struct uring_ent *e, int error, uint32_t payload_le
 	e->replied = true;
 }
 
+/* Does a piece of the reply come from inside the payload, but not from
+ * where it goes? Copying the pieces in order could then overwrite one
+ * still to be copied (sgf_reply_iov over parts of a READ's own buffer). */
+static bool needs_bounce(const struct uring_ent *e, const struct iovec *iov, int iovcnt)
+{
+	uintptr_t lo = (uintptr_t)e->payload, hi = lo + e->payload_size;
+	size_t off = 0;
+
+	for (int i = 1; i < iovcnt; i++) {
+		uintptr_t p = (uintptr_t)iov[i].iov_base;
+		if (p + iov[i].iov_len > lo && p < hi && p != lo + off)
+			return true;
+		off += iov[i].iov_len;
+	}
+	return false;
+}
+
 /* The reply to the request in entry slot: out header into the header
  * buffer, everything after it into the payload (data already there, a
  * READ the filesystem read into the payload, is not copied). */
@@ -162,22 +178,34 @@ static int uring_send(struct sgf_chan *ch, void *slot, const struct iovec *iov, 
 {
 	struct uring_ent *e = slot;
 	const struct fuse_out_header *oh = iov[0].iov_base;
-	size_t off = 0;
+	size_t off = 0, total = 0;
+	char *bounce = NULL, *dst;
 
 	(void)ch;
 	if (e == NULL || iov[0].iov_len != sizeof(*oh))
 		return -EINVAL; /* a ring carries replies only */
 	for (int i = 1; i < iovcnt; i++) {
-		size_t n = iov[i].iov_len;
-		if (n > e->payload_size - off) {
+		if (iov[i].iov_len > e->payload_size - total) {
 			put_reply_header(e, -EIO, 0);
 			return -EMSGSIZE;
 		}
-		if (iov[i].iov_base != e->payload + off)
-			memmove(e->payload + off, iov[i].iov_base, n);
-		off += n;
+		total += iov[i].iov_len;
 	}
-	put_reply_header(e, oh->error, oh->error ? 0 : (uint32_t)off);
+	if (needs_bounce(e, iov, iovcnt) && (bounce = malloc(total)) == NULL) {
+		put_reply_header(e, -EIO, 0);
+		return -ENOMEM;
+	}
+	dst = bounce ? bounce : e->payload;
+	for (int i = 1; i < iovcnt; i++) {
+		if (iov[i].iov_base != dst + off)
+			memmove(dst + off, iov[i].iov_base, iov[i].iov_len);
+		off += iov[i].iov_len;
+	}
+	if (bounce) {
+		memcpy(e->payload, bounce, total);
+		free(bounce);
+	}
+	put_reply_header(e, oh->error, oh->error ? 0 : (uint32_t)total);
 	return 0;
 }
 
@@ -240,7 +268,6 @@ static int prep_cmd(struct uring_queue *uq, struct uring_ent *e, uint32_t op)
 	cmd->qid = (uint16_t)uq->qid;
 	cmd->commit_id = op == SGF_FUSE_IO_URING_CMD_COMMIT_AND_FETCH ? e->commit_id : 0;
 	io_uring_sqe_set_data(sqe, e);
-	e->in_kernel = true;
 	return 0;
 }
 
@@ -323,7 +350,6 @@ static void take_request(struct uring_queue *uq, struct uring_ent *e)
 
 static void entry_done(struct uring_queue *uq, struct uring_ent *e, int res)
 {
-	e->in_kernel = false;
 	if (res == 0) {
 		e->register_tries = 0;
 		take_request(uq, e);
@@ -337,14 +363,23 @@ static void entry_done(struct uring_queue *uq, struct uring_ent *e, int res)
 		return;
 	}
 	/* ENOTCONN / ECONNABORTED: the connection ended (unmount); the entry
-	 * is done with. Any other error while registering means the kernel
-	 * will not use the ring (it then keeps serving /dev/fuse). */
-	if (e->register_tries > 0 && res != -ENOTCONN && res != -ECONNABORTED)
+	 * is done with. */
+	if (res == -ENOTCONN || res == -ECONNABORTED)
+		return;
+	/* Any other error while registering means the kernel will not use
+	 * the ring (it then keeps serving /dev/fuse). */
+	if (e->register_tries > 0) {
 		report(uq->u, "registering ring entries of queue %u failed: %s", uq->qid,
 		       strerror(-res));
-	else if (res != -ENOTCONN && res != -ECONNABORTED && uq->u->se->opts.debug)
-		fprintf(stderr, "sgfuse: io_uring queue %u: entry ended: %s\n", uq->qid,
-			strerror(-res));
+		return;
+	}
+	/* A commit the kernel refused on a live connection leaves the entry
+	 * with the kernel for good: register its buffers afresh, or the
+	 * queue would run out of entries and its CPU's callers wait. */
+	fprintf(stderr, "sgfuse: io_uring queue %u: commit refused (%s); registering the entry again\n",
+		uq->qid, strerror(-res));
+	e->register_tries = 1;
+	prep_cmd(uq, e, SGF_FUSE_IO_URING_CMD_REGISTER);
 }
 
 /* ---- the queue thread ----------------------------------------------------- */

@@ -16,14 +16,17 @@ unsigned sgf_uring_nqueues(void);
 
 /* Start the queue threads of se, whose /dev/fuse channel is dev (the ring
  * commands go to its fd). Each waits for the INIT reply, then registers its
- * entries if INIT agreed to io_uring, or (queue 0) says on stderr why not
- * and ends. NULL + errno.
+ * entries if INIT agreed to io_uring, or says why not (one line on stderr
+ * for all queues) and ends. NULL + errno.
  *
  * The end takes three steps, so the EIO answers to kept requests still
  * reach the kernel through the rings: sgf_uring_drain() (no request is
  * dispatched any more: new ones are answered EIO at once; waits for the
  * dispatch under way), then the session answers its kept requests, then
- * sgf_uring_join() (the threads commit what is left and end). */
+ * sgf_uring_join() (the threads commit what is left and end). A request
+ * the kernel hands an entry after that waits until the connection is
+ * aborted (the unmount, which comes first on a mount, or closing
+ * /dev/fuse). */
 struct sgf_uring *sgf_uring_start(struct sgf_session *se, struct sgf_chan *dev);
 void sgf_uring_drain(struct sgf_uring *u);
 void sgf_uring_join(struct sgf_uring *u);

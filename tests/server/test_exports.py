@@ -132,7 +132,7 @@ def exported(lib, nm):
         if len(parts) < 2:
             continue
         kind, name = parts[-2], parts[-1].split('@')[0]
-        if kind == 'A':          # the version node (SGFUSE_0.2)
+        if kind == 'A':          # the version node (SGFUSE_0.3)
             continue
         if kind in 'TWti':
             funcs.add(name)
