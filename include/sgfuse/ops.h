@@ -160,7 +160,8 @@ struct sgf_ops {
 		     const struct fuse_mkdir_in *in, struct fuse_entry_out *out);
 	int (*unlink)(const struct sgf_req *r, uint64_t parent, const char *name);
 	int (*rmdir)(const struct sgf_req *r, uint64_t parent, const char *name);
-	/* flags: 0, RENAME_NOREPLACE, RENAME_EXCHANGE (RENAME and RENAME2). */
+	/* flags: 0, or RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT
+	 * (RENAME2; RENAME is flags 0), as renameat2(2) takes them. */
 	int (*rename)(const struct sgf_req *r, uint64_t parent, const char *name,
 		      uint64_t newparent, const char *newname, uint32_t flags);
 	int (*link)(const struct sgf_req *r, uint64_t ino, uint64_t newparent,
