@@ -1,14 +1,17 @@
 /* tests/mounted/test_tmpfile.c - open(dir, O_TMPFILE) through the mount
  * (FUSE_TMPFILE): an unnamed file that can be written, then linked into
  * place by its fd or by /proc/self/fd/N and read back by name; with O_EXCL
- * it can never be linked; and one never linked leaves nothing behind in
- * the backing directory (its inode is freed once closed). */
+ * it can never be linked; one never linked leaves nothing behind in the
+ * backing directory (its inode is freed once closed); and a user's belongs
+ * to that user. */
 #include <dirent.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "harness.h"
@@ -167,16 +170,55 @@ static void test_unlinked_leaves_nothing(void)
 	CHECK_EQ(backing_free_inodes(), free_before);
 }
 
+#define NOBODY 65534
+
+/* Made as the requester: a user's unnamed file, linked by the only way a
+ * user has (the /proc link), belongs to that user in the backing dir. */
+static void test_owned_by_requester(void)
+{
+	struct pp d, p;
+	struct stat st = { 0 };
+
+	CHECK_OK(mkdir(pp(&d, "open")->m, 0777));
+	pp(&p, "open/users-tmp");
+	fflush(NULL);
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		char proc[64];
+		if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY))
+			_exit(120);
+		int fd = open(d.m, O_TMPFILE | O_WRONLY, 0600);
+		if (fd < 0)
+			_exit(121);
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if (write(fd, "mine", 4) != 4 ||
+		    linkat(AT_FDCWD, proc, AT_FDCWD, p.m, AT_SYMLINK_FOLLOW) != 0)
+			_exit(122);
+		_exit(0);
+	}
+	int status;
+	REQUIRE(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+	CHECK_OK(stat(p.b, &st));
+	CHECK_EQ(st.st_uid, NOBODY);
+	CHECK_EQ(st.st_gid, NOBODY);
+	CHECK_EQ(st.st_mode & 07777, 0600);
+	CHECK(content_is(p.b, "mine"));
+}
+
 int main(int argc, char **argv)
 {
 	h_init(argc, argv, 60);
-	h_start("");
+	h_start("allow_other"); /* the user of test_owned_by_requester */
 	/* First: it counts the backing fs's free inodes, which the later
 	 * tests' closed files change whenever their FORGETs arrive. */
 	test_unlinked_leaves_nothing();
 	test_linked_by_fd();
 	test_linked_by_proc();
 	test_excl_never_linked();
+	test_owned_by_requester();
 	CHECK_EQ(h_stop(), 0);
 	return h_finish();
 }
