@@ -219,6 +219,10 @@ int pt_open(const struct sgf_req *r, uint64_t ino, const struct fuse_open_in *in
 int pt_create(const struct sgf_req *r, uint64_t parent, const char *name,
 	      const struct fuse_create_in *in, struct fuse_entry_out *entry,
 	      struct fuse_open_out *open);
+/* An unnamed file (O_TMPFILE) in parent; its node is kept (an O_PATH fd) so
+ * a LINK can name it, which the backing fs refuses when in->flags has O_EXCL. */
+int pt_tmpfile(const struct sgf_req *r, uint64_t parent, const struct fuse_create_in *in,
+	       struct fuse_entry_out *entry, struct fuse_open_out *open);
 
 ssize_t pt_read(const struct sgf_req *r, uint64_t ino, const struct fuse_read_in *in,
 		const struct iovec *iov, int iovcnt);

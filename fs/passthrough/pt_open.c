@@ -1,4 +1,4 @@
-/* fs/passthrough/pt_open.c - OPEN and CREATE: a backing fd per handle, with
+/* fs/passthrough/pt_open.c - OPEN, CREATE and TMPFILE: a backing fd per handle, with
  * O_DIRECT kept, dropped or tried per the backing_direct option, and the
  * requester told to send direct I/O when its opener asked for O_DIRECT -
  * or, under FUSE passthrough, to use the node's backing file itself
@@ -112,7 +112,23 @@ out:
 	return err;
 }
 
-/* Create (or open) name buffered, then give it its O_DIRECT twin when asked:
+/* The first, buffered fd of a new file: name created (or opened) in dir, or
+ * with name NULL an unnamed file made there with O_TMPFILE - with the
+ * requester's O_EXCL, so the backing fs too refuses to ever link it. */
+static int open_new(const struct pt_inode *dir, const char *name, int flags, mode_t mode)
+{
+	int fd;
+
+	flags &= ~O_DIRECT;
+	if (name == NULL)
+		fd = openat(dir->fd, ".", (flags & ~O_TRUNC) | O_TMPFILE | O_CLOEXEC, mode);
+	else /* O_NONBLOCK: a fifo that raced into the name must not block us. */
+		fd = openat(dir->fd, name, flags | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+			    mode);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Make the new file buffered, then give it its O_DIRECT twin when asked:
  * O_DIRECT at creation could make the file and then fail, leaving a retry
  * to trip over its own O_EXCL. */
 static int create_fds(struct sgf_passthrough *pt, struct pt_inode *dir, const char *name,
@@ -125,11 +141,9 @@ static int create_fds(struct sgf_passthrough *pt, struct pt_inode *dir, const ch
 
 	if ((flags & O_ACCMODE) == O_ACCMODE)
 		return -EINVAL;
-	/* O_NONBLOCK: a fifo that raced into the name must not block us. */
-	bfd = openat(dir->fd, name, (flags & ~O_DIRECT) | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
-		     O_CLOEXEC, mode);
+	bfd = open_new(dir, name, flags, mode);
 	if (bfd < 0)
-		return -errno;
+		return bfd;
 	if (fstat(bfd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(bfd);
 		return -ENXIO;
@@ -155,18 +169,17 @@ static int create_fds(struct sgf_passthrough *pt, struct pt_inode *dir, const ch
 	return dfd;
 }
 
-int pt_create(const struct sgf_req *r, uint64_t parent, const char *name,
-	      const struct fuse_create_in *in, struct fuse_entry_out *entry,
-	      struct fuse_open_out *open_out)
+/* CREATE (name) and TMPFILE (name NULL). */
+static int create_in(const struct sgf_req *r, uint64_t parent, const char *name,
+		     const struct fuse_create_in *in, struct fuse_entry_out *entry,
+		     struct fuse_open_out *open_out)
 {
 	struct sgf_passthrough *pt = r->fs;
 	int fd = -1, bfd = -1, path_fd;
 	struct pt_inode *dir, *node = NULL;
 	bool direct = false;
-	int err = pt_check_new_name(name);
+	int err = 0;
 
-	if (err)
-		return err;
 	dir = pt_get_dir(pt, parent, &err);
 	if (!dir)
 		return err;
@@ -174,7 +187,8 @@ int pt_create(const struct sgf_req *r, uint64_t parent, const char *name,
 	if (err)
 		goto out;
 	/* The entry is the very file we opened, whatever renames race us
-	 * (no O_NOFOLLOW: that would give the proc link itself). */
+	 * (no O_NOFOLLOW: that would give the proc link itself). For a
+	 * tmpfile this O_PATH fd is what a later LINK names it through. */
 	path_fd = reopen(fd, O_PATH);
 	err = path_fd < 0 ? path_fd : pt_entry_from_fd(pt, path_fd, entry);
 	if (err)
@@ -197,4 +211,19 @@ out_fds:
 out:
 	pt_inode_put(pt, dir);
 	return err;
+}
+
+int pt_create(const struct sgf_req *r, uint64_t parent, const char *name,
+	      const struct fuse_create_in *in, struct fuse_entry_out *entry,
+	      struct fuse_open_out *open_out)
+{
+	int err = pt_check_new_name(name);
+
+	return err ? err : create_in(r, parent, name, in, entry, open_out);
+}
+
+int pt_tmpfile(const struct sgf_req *r, uint64_t parent, const struct fuse_create_in *in,
+	       struct fuse_entry_out *entry, struct fuse_open_out *open_out)
+{
+	return create_in(r, parent, NULL, in, entry, open_out);
 }

@@ -76,6 +76,10 @@ static int as_create(const struct sgf_req *r, uint64_t parent, const char *name,
 		     struct fuse_open_out *open)
 AS_REQUESTER(int, r, pt_create(r, parent, name, in, entry, open))
 
+static int as_tmpfile(const struct sgf_req *r, uint64_t parent, const struct fuse_create_in *in,
+		      struct fuse_entry_out *entry, struct fuse_open_out *open)
+AS_REQUESTER(int, r, pt_tmpfile(r, parent, in, entry, open))
+
 static int as_opendir(const struct sgf_req *r, uint64_t ino, const struct fuse_open_in *in,
 		      struct fuse_open_out *out)
 AS_REQUESTER(int, r, pt_opendir(r, ino, in, out))
@@ -137,6 +141,7 @@ static const struct sgf_ops pt_ops = {
 	.access = as_access,
 	.fallocate = pt_fallocate,
 	.lseek = pt_lseek,
+	.tmpfile = as_tmpfile,
 };
 
 const struct sgf_ops *sgf_passthrough_ops(void)

@@ -53,7 +53,12 @@ int pt_rename(const struct sgf_req *r, uint64_t parent, const char *name,
 		return err;
 	if (pt_is_dot_or_dotdot(name) || pt_is_dot_or_dotdot(newname))
 		return -EINVAL;
-	if (flags & ~(uint32_t)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+	/* The backing fs decides what it supports of these, and which
+	 * combinations it takes (RENAME_EXCHANGE with either other is
+	 * refused already by the requester's VFS). A whiteout is a 0:0
+	 * character device left at the old name, which overlayfs and
+	 * container tools use. */
+	if (flags & ~(uint32_t)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
 		return -EINVAL;
 	from = pt_get_dir(pt, parent, &err);
 	if (!from)

@@ -44,7 +44,7 @@ int sgf_backing_open(const struct sgf_req *r, int fd);
  * above, -ENOENT for an id not registered). */
 int sgf_backing_close(const struct sgf_req *r, int backing_id);
 
-/* Say why the OPEN or CREATE r is answered without FOPEN_PASSTHROUGH on a
+/* Say why the OPEN, CREATE or TMPFILE r is answered without FOPEN_PASSTHROUGH on a
  * session with passthrough (why: a string that lives until the reply; err:
  * 0 or the -errno behind it). Only for -o debug's line about the fallback;
  * the library counts fallbacks itself (stats.passthrough_fallback). */

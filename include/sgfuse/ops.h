@@ -93,8 +93,8 @@ void sgf_fill_kstatfs(struct fuse_kstatfs *k, const struct statvfs *sv);
  * sgf_reply(): they stay valid, and the request's buffers stay reserved,
  * until that reply.
  *
- * Lookup counts. Every successful LOOKUP, MKNOD, MKDIR, SYMLINK, LINK and
- * CREATE reply, and every READDIRPLUS entry with a nonzero nodeid, gives the
+ * Lookup counts. Every successful LOOKUP, MKNOD, MKDIR, SYMLINK, LINK,
+ * CREATE and TMPFILE reply, and every READDIRPLUS entry with a nonzero nodeid, gives the
  * requester one reference to the entry's nodeid. FORGET(nodeid, n) returns n
  * of them; a node may be freed when its count reaches zero, never before: the
  * requester may use a nodeid in any request until then. The root
@@ -160,7 +160,8 @@ struct sgf_ops {
 		     const struct fuse_mkdir_in *in, struct fuse_entry_out *out);
 	int (*unlink)(const struct sgf_req *r, uint64_t parent, const char *name);
 	int (*rmdir)(const struct sgf_req *r, uint64_t parent, const char *name);
-	/* flags: 0, RENAME_NOREPLACE, RENAME_EXCHANGE (RENAME and RENAME2). */
+	/* flags: 0, or RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT
+	 * (RENAME2; RENAME is flags 0), as renameat2(2) takes them. */
 	int (*rename)(const struct sgf_req *r, uint64_t parent, const char *name,
 		      uint64_t newparent, const char *newname, uint32_t flags);
 	int (*link)(const struct sgf_req *r, uint64_t ino, uint64_t newparent,
@@ -234,6 +235,16 @@ struct sgf_ops {
 	 * (or answers normally: the protocol allows it); not both: see
 	 * sgf_reply(). sgf_req_interrupted(r) tells the same. */
 	void (*interrupt)(const struct sgf_req *r);
+
+	/* Make and open an unnamed regular file in parent (open(2) with
+	 * O_TMPFILE; in->flags and in->mode as for create, and no name):
+	 * fill entry (one lookup reference, attr.nlink 0 until linked) and
+	 * open as create does. The requester names it later, if at all, with
+	 * a LINK of entry->nodeid; unless in->flags has O_EXCL, which says it
+	 * must never get a name. Missing: the opener gets EOPNOTSUPP. */
+	int (*tmpfile)(const struct sgf_req *r, uint64_t parent,
+		       const struct fuse_create_in *in, struct fuse_entry_out *entry,
+		       struct fuse_open_out *open);
 };
 
 #ifdef __cplusplus

@@ -40,7 +40,8 @@ struct sgf_req *sgf_req_keep(const struct sgf_req *r);
 int sgf_reply(struct sgf_req *r, long result);
 
 /* Shorthands: copy the struct into the request's output, then sgf_reply(r, 0)
- * (sgf_reply_data and sgf_reply_write: sgf_reply(r, n)). */
+ * (sgf_reply_data and sgf_reply_write: sgf_reply(r, n)); sgf_reply_create
+ * answers CREATE and TMPFILE. */
 int sgf_reply_err(struct sgf_req *r, int neg_errno);
 int sgf_reply_entry(struct sgf_req *r, const struct fuse_entry_out *e);
 int sgf_reply_create(struct sgf_req *r, const struct fuse_entry_out *e,

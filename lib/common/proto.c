@@ -61,6 +61,7 @@ static const struct sgf_opdesc optable[SGF_OPCODE_LIMIT] = {
 	ROW(FUSE_REMOVEMAPPING, "REMOVEMAPPING", sizeof(struct fuse_removemapping_in),
 	    SGF_TAIL_ANY),
 	ROW(FUSE_SYNCFS, "SYNCFS", sizeof(struct fuse_syncfs_in), SGF_TAIL_NONE),
+	/* Shaped like CREATE; the name is the kernel's placeholder ("/"). */
 	ROW(FUSE_TMPFILE, "TMPFILE", sizeof(struct fuse_create_in), SGF_TAIL_NAME),
 	ROW(SGF_OP_STATX, "STATX", sizeof(struct sgf_fuse_statx_in), SGF_TAIL_NONE),
 	ROW(SGF_OP_COPY_FILE_RANGE_64, "COPY_FILE_RANGE_64",

@@ -76,7 +76,8 @@ void sgf_backing_fallback(const struct sgf_req *r, const char *why, int err)
 {
 	struct sgf_request *q;
 
-	if (r == NULL || (r->opcode != FUSE_OPEN && r->opcode != FUSE_CREATE))
+	if (r == NULL || (r->opcode != FUSE_OPEN && r->opcode != FUSE_CREATE &&
+			  r->opcode != FUSE_TMPFILE))
 		return;
 	q = request_of(r);
 	q->backing_why = why;
@@ -96,7 +97,7 @@ int sgf_backing_account(struct sgf_request *q, const struct fuse_open_out *o)
 	}
 	if (!negotiated(se))
 		return 0;
-	/* Every OPEN and CREATE is of a regular file: the kernel opens
+	/* Every OPEN, CREATE and TMPFILE is of a regular file: the kernel opens
 	 * directories with OPENDIR and special files without asking us. */
 	sgf_stat_inc(&se->stats.passthrough_fallback, 1);
 	if (se->opts.debug) {

@@ -92,6 +92,7 @@ static int shape_reply(struct sgf_request *q, long ret, struct reply *r)
 		set_arg(r, &out->e, sizeof(out->e));
 		break;
 	case FUSE_CREATE:
+	case FUSE_TMPFILE:
 		if (sgf_backing_account(q, &q->open2) != 0)
 			return refuse(q);
 		set_arg(r, &out->e, sizeof(out->e));
@@ -217,6 +218,9 @@ static long call_op(struct sgf_session *se, struct sgf_request *q)
 		return ops->opendir ? ops->opendir(rq, ino, a, &out->o) : 0;
 	case FUSE_CREATE:
 		return CALL(create, rq, ino, p->name, a, &out->e, &q->open2);
+	case FUSE_TMPFILE:
+		/* The kernel sends a placeholder name ("/"); the file has none. */
+		return CALL(tmpfile, rq, ino, a, &out->e, &q->open2);
 	case FUSE_READ:
 		q->iov = (struct iovec){ q->read_buf, ((const struct fuse_read_in *)a)->size };
 		return CALL(read, rq, ino, a, &q->iov, 1);

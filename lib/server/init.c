@@ -118,6 +118,14 @@ int sgf_negotiate_init(const struct sgf_session_opts *opts, const struct fuse_in
 	 * bit only with FUSE_INIT_EXT. */
 	if (opts->passthrough && in->minor >= SGF_PASSTHROUGH_MINOR)
 		want |= FUSE_PASSTHROUGH;
+	/* O_DIRECT opens are answered with FOPEN_DIRECT_IO, and without this
+	 * the kernel refuses MAP_SHARED on them (ENODEV). With it the mapping
+	 * goes through the page cache, which the kernel keeps coherent with
+	 * the direct I/O: a direct write drops the cached pages of its range,
+	 * so the mapping sees it; a store into the mapping reaches the file
+	 * (and direct reads) at msync or writeback. A flags2 bit: theirs has
+	 * it only with FUSE_INIT_EXT. */
+	want |= FUSE_DIRECT_IO_ALLOW_MMAP;
 	agreed = want & theirs;
 
 	ci->proto_major = SGF_PROTO_MAJOR;
