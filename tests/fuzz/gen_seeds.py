@@ -82,3 +82,70 @@ def seeds_dispatch():
 
 
 seeds_dispatch()
+
+
+# ---- fuzz_init: options, max_write pages (u16), max_pages, client
+# max_pages, client max_read / 1000, then the INIT argument ----
+def seeds_init():
+    PT = 1 << 37  # FUSE_PASSTHROUGH
+    write('fuzz_init', 'plain', bytes([0, 0, 0, 0, 0, 0]) + init_in())
+    write('fuzz_init', 'passthrough', bytes([4, 16, 0, 8, 64, 0]) +
+          init_in(flags=INIT_EXT | MAX_PAGES, flags2=PT >> 32, minor=40))
+    write('fuzz_init', 'old_minor_short', bytes([1, 1, 0, 0, 0, 5]) + init_in(minor=28, n=16))
+    write('fuzz_init', 'major8', bytes([0, 0, 0, 0, 0, 0]) + init_in(major=8, n=16))
+    write('fuzz_init', 'no_ext_24', bytes([2, 4, 0, 0, 1, 0]) + init_in(flags=MAX_PAGES, n=24))
+
+
+# ---- fuzz_client: records of call, ctl, u16 length, reply bytes ----
+def outhdr(body, error=0):
+    return struct.pack('<IiQ', 16 + len(body), error, 0) + body
+
+
+def rec(call, body, error=0, ctl=3):
+    m = outhdr(body, error)
+    return struct.pack('<BBH', call, ctl, len(m)) + m
+
+
+def init_out(minor=38, flags=INIT_EXT | MAX_PAGES | ASYNC_READ, max_write=1 << 20, pages=256):
+    return struct.pack('<IIIIHHIIHHI', 7, minor, 65536, flags, 16, 12, max_write, 1, pages,
+                       0, 0) + bytes(28)
+
+
+def attr():
+    return struct.pack('<QQQQQQIIIIIIIIII', 2, 100, 1, 0, 0, 0, 0, 0, 0, 0o100644, 1, 0,
+                       0, 0, 4096, 0)
+
+
+def dirent(ino, off, name, typ=8):
+    b = struct.pack('<QQII', ino, off, len(name), typ) + name
+    return b + bytes(-len(b) % 8)
+
+
+def seeds_client():
+    W = 'fuzz_client'
+    write(W, 'meta', rec(0, init_out()) + rec(0, struct.pack('<QII', 1, 0, 0) + attr()) +
+          rec(1, struct.pack('<QQQQII', 5, 1, 1, 1, 0, 0) + attr()) +
+          rec(2, struct.pack('<QQQQQIIII', 100, 50, 50, 10, 5, 4096, 255, 4096, 0) +
+              bytes(24)) +
+          rec(8, b'', error=-2) + rec(7, b'', error=-17))
+    write(W, 'io', rec(0, init_out(pages=16)) + rec(3, struct.pack('<QII', 7, 1, 0)) +
+          rec(4, b'x' * 100) + rec(5, struct.pack('<II', 1000, 0)) + rec(12, b''))
+    write(W, 'readdir', rec(0, init_out(flags=MAX_PAGES)) + rec(13, struct.pack('<QII', 3, 0, 0)) +
+          rec(6, dirent(1, 1, b'.', 4) + dirent(1, 2, b'..', 4) + dirent(9, 3, b'file')))
+    write(W, 'old_init', rec(0, init_out(minor=28, flags=0)[:24]) + rec(9, b''))
+    write(W, 'not_fuse', struct.pack('<BBH', 0, 0, 5) + b'hello')
+
+
+# ---- fuzz_stream: u16 buffer size, then stream bytes ----
+def seeds_stream():
+    W = 'fuzz_stream'
+    msgs = inhdr(INIT, 2, 0, init_in()) + inhdr(LOOKUP, 4, 1, b'x\0') + inhdr(STATFS, 6, 1, b'')
+    write(W, 'three', struct.pack('<H', 4096) + msgs)
+    write(W, 'too_big', struct.pack('<H', 60) + inhdr(WRITE, 8, 2, bytes(100)) + msgs)
+    write(W, 'bad_len', struct.pack('<H', 4096) + msgs + struct.pack('<IIQ', 8, 1, 10))
+    write(W, 'cut', struct.pack('<H', 4096) + msgs[:-5])
+
+
+seeds_init()
+seeds_client()
+seeds_stream()
