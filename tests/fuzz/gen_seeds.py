@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+# tests/fuzz/gen_seeds.py - writes the seed corpora of tests/fuzz/<harness>/:
+# a handful of small valid inputs per harness, in each harness's input
+# format (see its header comment). Rerun after changing a format; the
+# output is deterministic. Usage: tests/fuzz/gen_seeds.py
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# opcodes (linux/fuse.h)
+LOOKUP, FORGET, GETATTR, SETATTR, READLINK, SYMLINK, MKNOD, MKDIR = 1, 2, 3, 4, 5, 6, 8, 9
+UNLINK, RMDIR, RENAME, LINK, OPEN, READ, WRITE, STATFS, RELEASE = 10, 11, 12, 13, 14, 15, 16, 17, 18
+FSYNC, SETXATTR, GETXATTR, LISTXATTR, REMOVEXATTR, FLUSH, INIT = 20, 21, 22, 23, 24, 25, 26
+OPENDIR, READDIR, RELEASEDIR, FSYNCDIR, ACCESS, CREATE, INTERRUPT = 27, 28, 29, 30, 34, 35, 36
+DESTROY, BATCH_FORGET, FALLOCATE, READDIRPLUS, RENAME2, LSEEK = 38, 42, 43, 44, 45, 46
+
+INIT_EXT, MAX_PAGES, ASYNC_READ = 1 << 30, 1 << 22, 1
+
+
+def inhdr(opcode, unique, nodeid, body):
+    return struct.pack('<IIQQIIII', 40 + len(body), opcode, unique, nodeid, 0, 0, 0, 0) + body
+
+
+def init_in(major=7, minor=38, flags=INIT_EXT | MAX_PAGES | ASYNC_READ, flags2=0, n=64):
+    b = struct.pack('<IIIIII', major, minor, 65536, flags, flags2, 0)
+    return (b + bytes(64))[:n]
+
+
+def write(harness, name, data):
+    d = os.path.join(HERE, harness)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), 'wb') as f:
+        f.write(data)
+
+
+# ---- fuzz_dispatch: flags byte, then u16 length + message records ----
+def records(*msgs):
+    return b''.join(struct.pack('<H', len(m)) + m for m in msgs)
+
+
+def read_in(size, off=0):
+    return struct.pack('<QQIIIII', 1, off, size, 0, 0, 0, 0)
+
+
+def seeds_dispatch():
+    init = inhdr(INIT, 2, 0, init_in())
+    # unique bits 1..3 pick the fake filesystem's behaviour (fuzz_fs.c)
+    u = lambda n, mode: (n << 4) | (mode << 1)
+    write('fuzz_dispatch', 'lookup_getattr', b'\x00' + records(
+        init, inhdr(LOOKUP, u(1, 0), 1, b'file\0'),
+        inhdr(GETATTR, u(2, 0), 2, struct.pack('<IIQ', 0, 0, 0)),
+        inhdr(FORGET, u(3, 0), 2, struct.pack('<Q', 1))))
+    write('fuzz_dispatch', 'read_write_kept', b'\x01' + records(
+        inhdr(OPEN, u(1, 4), 2, struct.pack('<II', 2, 0)),
+        inhdr(READ, u(2, 5), 2, read_in(4096)),
+        inhdr(WRITE, u(3, 6), 2, struct.pack('<QQIIIII', 1, 0, 5, 0, 0, 0, 0) + b'hello'),
+        inhdr(INTERRUPT, u(4, 0) | 1, 0, struct.pack('<Q', u(3, 6))),
+        inhdr(READ, u(5, 4), 2, read_in(100)),
+        inhdr(RELEASE, u(6, 0), 2, struct.pack('<QIIQ', 1, 0, 0, 0))))
+    write('fuzz_dispatch', 'dirs', b'\x01' + records(
+        inhdr(MKDIR, u(1, 0), 1, struct.pack('<II', 0o755, 0o22) + b'd\0'),
+        inhdr(OPENDIR, u(2, 0), 300, struct.pack('<II', 0, 0)),
+        inhdr(READDIR, u(3, 5), 300, read_in(4096)),
+        inhdr(READDIRPLUS, u(4, 0), 300, read_in(4096)),
+        inhdr(RELEASEDIR, u(5, 0), 300, struct.pack('<QIIQ', 1, 0, 0, 0)),
+        inhdr(RENAME, u(6, 0), 1, struct.pack('<Q', 1) + b'd\0e\0'),
+        inhdr(RMDIR, u(7, 6), 1, b'e\0')))
+    write('fuzz_dispatch', 'xattr_misc', b'\x0d' + records(
+        inhdr(SETXATTR, u(1, 0), 2, struct.pack('<IIII', 3, 0, 0, 0) + b'user.a\0abc'),
+        inhdr(GETXATTR, u(2, 0), 2, struct.pack('<II', 0, 0) + b'user.a\0'),
+        inhdr(LISTXATTR, u(3, 5), 2, struct.pack('<II', 64, 0)),
+        inhdr(STATFS, u(4, 0), 1, b''),
+        inhdr(SYMLINK, u(5, 7), 1, b'l\0target\0'),
+        inhdr(READLINK, u(6, 0), 5, b''),
+        inhdr(LSEEK, u(7, 0), 2, struct.pack('<QQII', 1, 10, 3, 0)),
+        inhdr(DESTROY, u(8, 0), 0, b'')))
+    write('fuzz_dispatch', 'no_init', b'\x00' + records(
+        inhdr(LOOKUP, u(1, 0), 1, b'x\0'),
+        inhdr(INIT, u(2, 0), 0, init_in(major=8, n=16)),
+        inhdr(INIT, u(3, 0), 0, init_in(minor=20))))
+
+
+seeds_dispatch()
+
+
+# ---- fuzz_init: options, max_write pages (u16), max_pages, client
+# max_pages, client max_read / 1000, then the INIT argument ----
+def seeds_init():
+    PT = 1 << 37  # FUSE_PASSTHROUGH
+    write('fuzz_init', 'plain', bytes([0, 0, 0, 0, 0, 0]) + init_in())
+    write('fuzz_init', 'passthrough', bytes([4, 16, 0, 8, 64, 0]) +
+          init_in(flags=INIT_EXT | MAX_PAGES, flags2=PT >> 32, minor=40))
+    write('fuzz_init', 'old_minor_short', bytes([1, 1, 0, 0, 0, 5]) + init_in(minor=28, n=16))
+    write('fuzz_init', 'major8', bytes([0, 0, 0, 0, 0, 0]) + init_in(major=8, n=16))
+    write('fuzz_init', 'no_ext_24', bytes([2, 4, 0, 0, 1, 0]) + init_in(flags=MAX_PAGES, n=24))
+
+
+# ---- fuzz_client: records of call, ctl, u16 length, reply bytes ----
+def outhdr(body, error=0):
+    return struct.pack('<IiQ', 16 + len(body), error, 0) + body
+
+
+def rec(call, body, error=0, ctl=3):
+    m = outhdr(body, error)
+    return struct.pack('<BBH', call, ctl, len(m)) + m
+
+
+def init_out(minor=38, flags=INIT_EXT | MAX_PAGES | ASYNC_READ, max_write=1 << 20, pages=256):
+    return struct.pack('<IIIIHHIIHHI', 7, minor, 65536, flags, 16, 12, max_write, 1, pages,
+                       0, 0) + bytes(28)
+
+
+def attr():
+    return struct.pack('<QQQQQQIIIIIIIIII', 2, 100, 1, 0, 0, 0, 0, 0, 0, 0o100644, 1, 0,
+                       0, 0, 4096, 0)
+
+
+def dirent(ino, off, name, typ=8):
+    b = struct.pack('<QQII', ino, off, len(name), typ) + name
+    return b + bytes(-len(b) % 8)
+
+
+def seeds_client():
+    W = 'fuzz_client'
+    write(W, 'meta', rec(0, init_out()) + rec(0, struct.pack('<QII', 1, 0, 0) + attr()) +
+          rec(1, struct.pack('<QQQQII', 5, 1, 1, 1, 0, 0) + attr()) +
+          rec(2, struct.pack('<QQQQQIIII', 100, 50, 50, 10, 5, 4096, 255, 4096, 0) +
+              bytes(24)) +
+          rec(8, b'', error=-2) + rec(7, b'', error=-17))
+    write(W, 'io', rec(0, init_out(pages=16)) + rec(3, struct.pack('<QII', 7, 1, 0)) +
+          rec(4, b'x' * 100) + rec(5, struct.pack('<II', 1000, 0)) + rec(12, b''))
+    write(W, 'readdir', rec(0, init_out(flags=MAX_PAGES)) + rec(13, struct.pack('<QII', 3, 0, 0)) +
+          rec(6, dirent(1, 1, b'.', 4) + dirent(1, 2, b'..', 4) + dirent(9, 3, b'file')))
+    write(W, 'old_init', rec(0, init_out(minor=28, flags=0)[:24]) + rec(9, b''))
+    write(W, 'not_fuse', struct.pack('<BBH', 0, 0, 5) + b'hello')
+
+
+# ---- fuzz_stream: u16 buffer size, then stream bytes ----
+def seeds_stream():
+    W = 'fuzz_stream'
+    msgs = inhdr(INIT, 2, 0, init_in()) + inhdr(LOOKUP, 4, 1, b'x\0') + inhdr(STATFS, 6, 1, b'')
+    write(W, 'three', struct.pack('<H', 4096) + msgs)
+    write(W, 'too_big', struct.pack('<H', 60) + inhdr(WRITE, 8, 2, bytes(100)) + msgs)
+    write(W, 'bad_len', struct.pack('<H', 4096) + msgs + struct.pack('<IIQ', 8, 1, 10))
+    write(W, 'cut', struct.pack('<H', 4096) + msgs[:-5])
+
+
+seeds_init()
+seeds_client()
+seeds_stream()
