@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sgfuse/client.h>
+#include "connect_step.h"
 
 #define PROG "sgfuse-client"
 /* Bytes per call: four 1 MiB requests in flight. Page-aligned buffers keep
@@ -62,7 +63,8 @@ static int usage_error(const char *fmt, const char *arg)
 	return 2;
 }
 
-/* A remote failure: "PROG: what PATH: strerror". Returns 1. */
+/* A remote failure: "PROG: STEP PATH: strerror", STEP the operation that
+ * failed (lookup, open, read, ...). Returns 1. */
 static int remote_error(const char *what, const char *path, int err)
 {
 	fprintf(stderr, PROG ": %s %s: %s\n", what, path, strerror(-err));
@@ -93,13 +95,13 @@ static int cmd_ls(struct sgf_client *c, const char *path)
 	int r = sgf_lookup_path(c, path, &e);
 
 	if (r < 0)
-		return remote_error("ls", path, r);
+		return remote_error("lookup", path, r);
 	if (S_ISDIR(e.attr.mode))
 		r = sgf_list_dir(c, e.nodeid, print_entry, NULL);
 	else
 		printf("%s\n", path);
 	sgf_forget(c, e.nodeid, 1);
-	return r < 0 ? remote_error("ls", path, r) : 0;
+	return r < 0 ? remote_error("readdir", path, r) : 0;
 }
 
 static char type_char(uint32_t mode)
@@ -122,7 +124,7 @@ static int cmd_stat(struct sgf_client *c, const char *path)
 	int r = sgf_lookup_path(c, path, &e);
 
 	if (r < 0)
-		return remote_error("stat", path, r);
+		return remote_error("lookup", path, r);
 	const struct fuse_attr *a = &e.attr;
 	printf("path: %s\nnodeid: %" PRIu64 "\nino: %" PRIu64 "\n"
 	       "type: %c\nmode: %04o\nnlink: %u\nuid: %u\ngid: %u\n"
@@ -157,7 +159,7 @@ static int copy_out(struct sgf_client *c, const char *path, int fd, const char *
 	int r = sgf_lookup_path(c, path, &e);
 
 	if (r < 0)
-		return remote_error("open", path, r);
+		return remote_error("lookup", path, r);
 	r = S_ISDIR(e.attr.mode) ? -EISDIR : sgf_open(c, e.nodeid, O_RDONLY, &f);
 	if (r < 0) {
 		sgf_forget(c, e.nodeid, 1);
@@ -207,7 +209,7 @@ static int cmd_get(struct sgf_client *c, const char *remote, const char *local)
 }
 
 /* Split "a/b/name" into its parent's node (one reference, to forget) and
- * name. */
+ * name; a failure is reported here, as a lookup of the parent. */
 static int lookup_parent(struct sgf_client *c, const char *path, uint64_t *parent,
 			 const char **name, char *dir, size_t dirsize)
 {
@@ -221,15 +223,17 @@ static int lookup_parent(struct sgf_client *c, const char *path, uint64_t *paren
 	}
 	*name = slash + 1;
 	if ((size_t)(slash - path) >= dirsize)
-		return -ENAMETOOLONG;
+		return remote_error("lookup", path, -ENAMETOOLONG);
 	memcpy(dir, path, (size_t)(slash - path));
 	dir[slash - path] = '\0';
-	int r = sgf_lookup_path(c, dir[0] ? dir : "/", &e);
+	if (dir[0] == '\0')
+		strcpy(dir, "/");
+	int r = sgf_lookup_path(c, dir, &e);
 	if (r < 0)
-		return r;
+		return remote_error("lookup", dir, r);
 	if (!S_ISDIR(e.attr.mode)) {
 		sgf_forget(c, e.nodeid, 1);
-		return -ENOTDIR;
+		return remote_error("lookup", dir, -ENOTDIR);
 	}
 	*parent = e.nodeid;
 	return 0;
@@ -252,10 +256,12 @@ static int cmd_put(struct sgf_client *c, const char *local, const char *remote)
 		return local_error(local, err);
 	}
 	int r = lookup_parent(c, remote, &parent, &name, dir, sizeof(dir));
-	if (r == 0) {
-		r = sgf_create(c, parent, name, O_WRONLY | O_TRUNC, st.st_mode & 0777, NULL, &f);
-		sgf_forget(c, parent, 1);
+	if (r != 0) {
+		close(fd);
+		return r;
 	}
+	r = sgf_create(c, parent, name, O_WRONLY | O_TRUNC, st.st_mode & 0777, NULL, &f);
+	sgf_forget(c, parent, 1);
 	if (r < 0) {
 		close(fd);
 		return remote_error("create", remote, r);
@@ -303,17 +309,17 @@ static int cmd_rm_mkdir(struct sgf_client *c, const char *path, bool mkdir)
 	struct fuse_entry_out e;
 	int r = lookup_parent(c, path, &parent, &name, dir, sizeof(dir));
 
-	if (r == 0) {
-		if (mkdir) {
-			r = sgf_mkdir(c, parent, name, 0755, &e);
-			if (r == 0)
-				sgf_forget(c, e.nodeid, 1);
-		} else {
-			r = sgf_unlink(c, parent, name);
-		}
-		sgf_forget(c, parent, 1);
+	if (r != 0)
+		return r;
+	if (mkdir) {
+		r = sgf_mkdir(c, parent, name, 0755, &e);
+		if (r == 0)
+			sgf_forget(c, e.nodeid, 1);
+	} else {
+		r = sgf_unlink(c, parent, name);
 	}
-	return r < 0 ? remote_error(mkdir ? "mkdir" : "rm", path, r) : 0;
+	sgf_forget(c, parent, 1);
+	return r < 0 ? remote_error(mkdir ? "mkdir" : "unlink", path, r) : 0;
 }
 
 static int cmd_df(struct sgf_client *c, const char *path)
@@ -323,11 +329,11 @@ static int cmd_df(struct sgf_client *c, const char *path)
 	int r = sgf_lookup_path(c, path, &e);
 
 	if (r < 0)
-		return remote_error("df", path, r);
+		return remote_error("lookup", path, r);
 	r = sgf_statfs(c, e.nodeid, &st);
 	sgf_forget(c, e.nodeid, 1);
 	if (r < 0)
-		return remote_error("df", path, r);
+		return remote_error("statfs", path, r);
 	printf("bsize: %u\nfrsize: %u\nblocks: %" PRIu64 "\nbfree: %" PRIu64 "\n"
 	       "bavail: %" PRIu64 "\nfiles: %" PRIu64 "\nffree: %" PRIu64 "\nnamelen: %u\n",
 	       st.bsize, st.frsize, st.blocks, st.bfree, st.bavail, st.files, st.ffree,
@@ -432,7 +438,7 @@ static int run(struct sgf_client *c, const struct cli *cli)
 		return cmd_stat(c, a0);
 	if (!strcmp(cli->cmd, "cat")) {
 		int r = copy_out(c, a0, STDOUT_FILENO, "standard output");
-		return fflush(stdout) == 0 ? r : 1;
+		return fflush(stdout) == 0 ? r : local_error("standard output", errno);
 	}
 	if (!strcmp(cli->cmd, "get"))
 		return cmd_get(c, a0, a1);
@@ -467,8 +473,8 @@ int main(int argc, char **argv)
 	};
 	r = sgf_client_connect(cli.address, &o, &c);
 	if (r == -EPROTO) {
-		fprintf(stderr, PROG ": %s: protocol mismatch: the peer does not answer INIT as a "
-			"FUSE 7.%d+ server\n", cli.address, SGF_PROTO_MINOR_MIN);
+		fprintf(stderr, PROG ": INIT %s: protocol mismatch: the peer does not answer INIT "
+			"as a FUSE 7.%d+ server\n", cli.address, SGF_PROTO_MINOR_MIN);
 		return 1;
 	}
 	if (r == -EINVAL) {
@@ -476,7 +482,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (r < 0) {
-		fprintf(stderr, PROG ": cannot connect to %s: %s\n", cli.address, strerror(-r));
+		fprintf(stderr, PROG ": %s %s: %s\n", connect_step(r), cli.address, strerror(-r));
 		return 1;
 	}
 	int status = run(c, &cli);
@@ -486,7 +492,7 @@ int main(int argc, char **argv)
 	}
 	r = sgf_client_disconnect(c);
 	if (r < 0 && r != -ENOTCONN && status == 0) {
-		fprintf(stderr, PROG ": disconnect: %s\n", strerror(-r));
+		fprintf(stderr, PROG ": DESTROY %s: %s\n", cli.address, strerror(-r));
 		status = 1;
 	}
 	return status;

@@ -85,8 +85,20 @@ struct sgf_server_opts {
 	void *(*fs_new)(void *fs);
 	void (*fs_free)(void *fs, void *session_fs);
 
+	/* Kernel mounts: MS_* flags of <sys/mount.h> for the mount: any of
+	 * MS_RDONLY, MS_NOEXEC, MS_SYNCHRONOUS, MS_DIRSYNC, MS_NOATIME,
+	 * MS_RELATIME, MS_STRICTATIME, MS_NODIRATIME, MS_LAZYTIME,
+	 * MS_NOSYMFOLLOW (others: -EINVAL). Through fusermount3 only the first
+	 * five and MS_RELATIME (the kernel's default) can be had; the others
+	 * fail the mount with -EOPNOTSUPP. Every mount is MS_NOSUID | MS_NODEV
+	 * unless suid / dev says otherwise (root only: fusermount3 ignores them
+	 * for other users). */
+	uint64_t mount_flags;
+	bool suid;              /* honour set-user-ID and set-group-ID bits */
+	bool dev;               /* let device files be opened */
+
 	/* Room for options of later versions: zero (nonzero: -EINVAL). */
-	uint64_t reserved[8];
+	uint64_t reserved[6];
 };
 
 /* Make a server for ops (ops_size = sizeof of the caller's table) with
@@ -185,7 +197,9 @@ struct sgf_main_ext {
  *   PROG -h | --help | -V | --version
  * Options: max_write=, max_pages=, max_read=, threads=, max_inflight=,
  * allow_other, default_permissions, fsname=, subtype=, stats, stats_file=,
- * debug, plus the filesystem's own. Without -f it goes to the background
+ * debug, the generic mount options mount(8) and fstab pass (ro, rw,
+ * nosuid, nodev, noexec, noatime, sync, ... become mount flags; defaults,
+ * _netdev, nofail, user, x-*, ... are ignored), plus the filesystem's own. Without -f it goes to the background
  * once mounted (the parent exits with the child's verdict; the child leaves
  * its working directory for / and sends stderr to /dev/null: use absolute
  * paths). It sets umask(0), since modes arrive masked by the requester's

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include "cmdline.h"
+#include "mountopt.h"
 
 void sgf_cmdline_usage(FILE *f, const char *prog, const struct sgf_main_ext *ext)
 {
@@ -57,6 +59,13 @@ void sgf_cmdline_usage(FILE *f, const char *prog, const struct sgf_main_ext *ext
 		"                         CAP_SYS_ADMIN); files it cannot take are served\n"
 		"                         by requests as usual\n"
 		"%s"
+		"\n"
+		"The generic mount options mount(8) and /etc/fstab pass are taken too:\n"
+		"ro, rw, nosuid, suid, nodev, dev, noexec, exec, sync, async, dirsync,\n"
+		"noatime, atime, relatime, strictatime, nodiratime, lazytime, nosymfollow\n"
+		"(and their opposites) set the mount's flags; defaults, auto, noauto,\n"
+		"user, users, nouser, owner, group, nofail, _netdev, x-*, comment= are\n"
+		"ignored. Mounts are nosuid,nodev unless suid / dev is given (root only).\n"
 		"\n"
 		"SIGINT, SIGTERM and SIGHUP unmount and exit; SIGUSR1 reports statistics.\n"
 		"Exit status: 0 success, 1 runtime error, 2 usage error.\n",
@@ -143,6 +152,8 @@ static int parse_one(char *opt, struct sgf_cmdline *cl, const struct sgf_main_ex
 			*(uint32_t *)((char *)o + n->off) = v;
 		return 0;
 	}
+	if (sgf_mountopt_apply(opt, val, &cl->mount_flags))
+		return 0;
 	const char **str = !strcmp(opt, "stats_file") ? &o->stats_file
 			   : !strcmp(opt, "subtype")  ? &o->subtype
 			   : !strcmp(opt, "fsname")   ? &o->fsname
@@ -194,6 +205,7 @@ int sgf_cmdline_parse(int argc, char **argv, const struct sgf_main_ext *ext, voi
 	int r = 0;
 
 	memset(cl, 0, sizeof(*cl));
+	cl->mount_flags = sgf_mountopt_default();
 	err[0] = '\0';
 	if (pos == NULL)
 		return usage_error(err, errlen, "out of memory");
@@ -247,6 +259,9 @@ int sgf_cmdline_parse(int argc, char **argv, const struct sgf_main_ext *ext, voi
 		goto out;
 	}
 	cl->mountpoint = cl->listen ? NULL : pos[nargs];
+	cl->opts.mount_flags = cl->mount_flags & ~(uint64_t)(MS_NOSUID | MS_NODEV);
+	cl->opts.suid = !(cl->mount_flags & MS_NOSUID);
+	cl->opts.dev = !(cl->mount_flags & MS_NODEV);
 	for (unsigned i = 0; i < nargs && r == 0; i++) {
 		int e = ext->arg ? ext->arg(fs, i, pos[i], err, errlen) : 0;
 		if (e) {

@@ -13,6 +13,8 @@ struct sgf_cmdline {
 	bool help, version;
 	const char *listen;          /* "unix:PATH" or NULL */
 	const char *mountpoint;      /* NULL with --listen */
+	uint64_t mount_flags;        /* MS_* after the generic options, MS_NOSUID
+				      * and MS_NODEV included (opts has them split) */
 };
 
 /* Parse argv (its -o lists are split in place, so it must be writable).

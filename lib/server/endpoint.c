@@ -61,6 +61,9 @@ int sgf_server_mount(struct sgf_server *srv, const char *mountpoint)
 				      .allow_other = srv->opts.allow_other,
 				      .default_permissions = srv->opts.default_permissions,
 				      .max_read = srv->opts.max_read,
+				      .flags = (unsigned long)srv->opts.mount_flags,
+				      .suid = srv->opts.suid,
+				      .dev = srv->opts.dev,
 				      .force_fusermount = srv->opts.force_fusermount };
 	fd = sgf_mount(srv->mountpoint, &mo);
 	if (fd < 0) {

@@ -39,6 +39,32 @@ static void common_opts(char *buf, size_t size, const struct sgf_mount_opts *mo)
 		appendf(buf, size, ",max_read=%u", mo->max_read);
 }
 
+static unsigned long kernel_flags(const struct sgf_mount_opts *mo)
+{
+	return (mo->flags & SGF_MOUNT_FLAGS) | (mo->suid ? 0 : MS_NOSUID) | (mo->dev ? 0 : MS_NODEV);
+}
+
+/* The flags as fusermount3 (3.14) spells them; it knows no others and would
+ * hand an unknown name to the kernel, which refuses it. */
+static int fusermount_flags(char *buf, size_t size, const struct sgf_mount_opts *mo)
+{
+	static const struct { unsigned long flag; const char *name; } names[] = {
+		{ MS_RDONLY, "ro" }, { MS_NOEXEC, "noexec" }, { MS_SYNCHRONOUS, "sync" },
+		{ MS_DIRSYNC, "dirsync" }, { MS_NOATIME, "noatime" },
+	};
+	/* relatime is what the kernel does when told nothing. */
+	unsigned long rest = mo->flags & SGF_MOUNT_FLAGS & ~MS_RELATIME;
+
+	appendf(buf, size, "%s,%s", mo->suid ? "suid" : "nosuid", mo->dev ? "dev" : "nodev");
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!(rest & names[i].flag))
+			continue;
+		appendf(buf, size, ",%s", names[i].name);
+		rest &= ~names[i].flag;
+	}
+	return rest ? -EOPNOTSUPP : 0;
+}
+
 static int check_mountpoint(const char *mountpoint, struct stat *st)
 {
 	if (stat(mountpoint, st) != 0)
@@ -63,8 +89,8 @@ static int mount_direct(const char *mountpoint, const struct sgf_mount_opts *mo,
 		close(fd);
 		return -EINVAL;
 	}
-	if (mount(mo->source ? mo->source : "sgfuse", mountpoint, type,
-		  MS_NOSUID | MS_NODEV, opts) != 0) {
+	if (mount(mo->source ? mo->source : "sgfuse", mountpoint, type, kernel_flags(mo),
+		  opts) != 0) {
 		int e = errno;
 		close(fd);
 		return -e;
@@ -140,9 +166,13 @@ static void append_escaped(char *buf, size_t size, const char *s)
 
 static int mount_fusermount(const char *mountpoint, const struct sgf_mount_opts *mo)
 {
-	char opts[4096] = "nosuid,nodev,fsname=";
+	char opts[4096] = "";
 	int sv[2], fd, err;
 
+	err = fusermount_flags(opts, sizeof(opts), mo);
+	if (err)
+		return err;
+	appendf(opts, sizeof(opts), ",fsname=");
 	append_escaped(opts, sizeof(opts), mo->source ? mo->source : "sgfuse");
 	if (mo->subtype) {
 		appendf(opts, sizeof(opts), ",subtype=");

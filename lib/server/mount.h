@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/mount.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -17,8 +18,15 @@ struct sgf_mount_opts {
 	bool allow_other;
 	bool default_permissions;
 	uint32_t max_read;         /* 0: not passed */
+	unsigned long flags;       /* MS_* of SGF_MOUNT_FLAGS */
+	bool suid, dev;            /* drop MS_NOSUID, MS_NODEV */
 	bool force_fusermount;     /* use fusermount3 even as root (tests) */
 };
+
+/* The MS_* flags a mount may be asked for (sgf_server_opts.mount_flags). */
+#define SGF_MOUNT_FLAGS (MS_RDONLY | MS_NOEXEC | MS_SYNCHRONOUS | MS_DIRSYNC | MS_NOATIME | \
+			 MS_RELATIME | MS_STRICTATIME | MS_NODIRATIME | MS_LAZYTIME | \
+			 MS_NOSYMFOLLOW)
 
 /* Open /dev/fuse and mount it on mountpoint. Returns the /dev/fuse fd or a
  * negative errno (-ENOTDIR, -ENOENT, -EPERM, ...); nothing stays mounted on

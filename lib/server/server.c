@@ -98,6 +98,8 @@ int sgf_server_new(struct sgf_server **out, const struct sgf_ops *ops, size_t op
 	err = copy_ops(&srv->ops, ops, ops_size);
 	if (err == 0 && opts && (opts->max_write && opts->max_write < SGF_PAGE_SIZE))
 		err = -EINVAL;
+	if (err == 0 && opts && (opts->mount_flags & ~(uint64_t)SGF_MOUNT_FLAGS))
+		err = -EINVAL;
 	for (size_t i = 0; err == 0 && opts && i < sizeof(opts->reserved) / 8; i++)
 		if (opts->reserved[i] != 0)
 			err = -EINVAL; /* an option this library does not know */

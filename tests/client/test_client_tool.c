@@ -2,7 +2,11 @@
  * usage errors (exit 2), an unreachable server and a peer that speaks another
  * protocol (exit 1, clear message), and every command against the
  * passthrough daemon listening on a Unix socket, checked against the backing
- * directory. argv[1] is the daemon, argv[2] the tool. */
+ * directory; remote paths with and without a leading slash, and failures
+ * named by their step and errno in one line ("lookup /nope: No such file or
+ * directory"). sgfuse-bench's --connect target too, when argv[3] gives it:
+ * the same path forms and messages. argv[1] is the daemon, argv[2] the
+ * tool. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,7 +23,7 @@
 #include <linux/fuse.h>
 #include "check.h"
 
-static const char *tool;
+static const char *tool, *bench;
 static char dir[] = "/tmp/sgf-client-tool-XXXXXX";
 static char out_path[128], err_path[128], sock_addr[128], sock_path[96], src[96];
 static char out[1 << 16], err[1 << 16];
@@ -33,7 +37,26 @@ static void slurp(const char *path, char *buf, size_t size)
 		close(fd);
 }
 
-/* Run the tool with args (NULL-terminated); stdout/stderr into out/err. */
+/* Run argv (argv[0] the program); stdout/stderr into out/err. */
+static int run_argv(const char *const argv[])
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(o, 1);
+		dup2(e, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	int status = 0;
+	waitpid(pid, &status, 0);
+	slurp(out_path, out, sizeof(out));
+	slurp(err_path, err, sizeof(err));
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* Run the tool with args (NULL-terminated). */
 static int run_tool(const char *a0, ...)
 {
 	const char *argv[16] = { tool };
@@ -45,20 +68,17 @@ static int run_tool(const char *a0, ...)
 		argv[n++] = a;
 	va_end(ap);
 	argv[n] = NULL;
-	pid_t pid = fork();
-	if (pid == 0) {
-		int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		dup2(o, 1);
-		dup2(e, 2);
-		execv(tool, (char *const *)argv);
-		_exit(127);
-	}
-	int status = 0;
-	waitpid(pid, &status, 0);
-	slurp(out_path, out, sizeof(out));
-	slurp(err_path, err, sizeof(err));
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+	return run_argv(argv);
+}
+
+/* sgfuse-bench's client target on addr and remote path: one small
+ * measured write pass (a function check, not a measurement). */
+static int run_bench(const char *addr, const char *path)
+{
+	const char *argv[] = { bench, "--connect", addr, "--file", path, "--op", "writev",
+			       "--segments", "4", "--seg-size", "4096", "--total", "64K",
+			       "--runs", "1", NULL };
+	return run_argv(argv);
 }
 
 #define CONTAINS(buf, s) do { \
@@ -89,7 +109,7 @@ static void usage_errors(void)
 	CHECK_EQ(run_tool("tcp:example", "ls", (char *)NULL), 2);
 	CONTAINS(err, "not an address");
 	CHECK_EQ(run_tool("unix:/nonexistent/sock", "ls", (char *)NULL), 1);
-	CONTAINS(err, "cannot connect to unix:/nonexistent/sock");
+	CONTAINS(err, "connect unix:/nonexistent/sock: No such file or directory\n");
 }
 
 /* A peer that answers INIT with major 8. */
@@ -155,6 +175,7 @@ static void protocol_mismatch_peer(void *(*peer)(void *), const char *name)
 	CHECK_EQ(listen(lfd, 1), 0);
 	pthread_create(&th, NULL, peer, &lfd);
 	CHECK_EQ(run_tool(addr, "ls", (char *)NULL), 1);
+	CONTAINS(err, "INIT ");
 	CONTAINS(err, "protocol mismatch");
 	pthread_join(th, NULL);
 	close(lfd);
@@ -262,9 +283,16 @@ static void commands(void)
 
 	CHECK_EQ(run_tool(sock_addr, "rm", "/sub/x", (char *)NULL), 0);
 	CHECK_EQ(run_tool(sock_addr, "rm", "/sub/x", (char *)NULL), 1);
-	CONTAINS(err, "rm /sub/x: No such file or directory");
+	CONTAINS(err, "unlink /sub/x: No such file or directory");
+	/* A missing file is a failed lookup, named with its errno. */
 	CHECK_EQ(run_tool(sock_addr, "get", "/nope", got, (char *)NULL), 1);
-	CONTAINS(err, "No such file or directory");
+	CONTAINS(err, "sgfuse-client: lookup /nope: No such file or directory\n");
+	CHECK_EQ(run_tool(sock_addr, "stat", "nope", (char *)NULL), 1);
+	CONTAINS(err, "sgfuse-client: lookup nope: No such file or directory\n");
+	CHECK_EQ(run_tool(sock_addr, "put", local, "/nodir/x", (char *)NULL), 1);
+	CONTAINS(err, "sgfuse-client: lookup /nodir: No such file or directory\n");
+	CHECK_EQ(run_tool(sock_addr, "mkdir", "big.bin/d", (char *)NULL), 1);
+	CONTAINS(err, "sgfuse-client: lookup big.bin: Not a directory\n");
 	CHECK_EQ(run_tool(sock_addr, "cat", "/sub", (char *)NULL), 1);
 	CONTAINS(err, "Is a directory");
 	CHECK_EQ(run_tool(sock_addr, "put", "/nonexistent/local", "/y", (char *)NULL), 1);
@@ -278,13 +306,44 @@ static void commands(void)
 	CONTAINS(out, "op INIT count 1 ");
 }
 
+/* sgfuse-bench --connect: the path forms sgfuse-client takes, and its
+ * failures named by step and errno. */
+static void bench_target(void)
+{
+	char back[300];
+	struct stat st;
+
+	if (bench == NULL)
+		return;
+	CHECK_EQ(run_bench(sock_addr, "/bench.bin"), 0);
+	if (strstr(err, "sgfuse-bench"))
+		fprintf(stderr, "bench said: %s", err);
+	CONTAINS(out, "writev");
+	snprintf(back, sizeof(back), "%s/bench.bin", src);
+	CHECK(stat(back, &st) == 0 && st.st_size == 65536);
+	CHECK_EQ(run_bench(sock_addr, "bench.bin"), 0);
+	CHECK_EQ(run_bench(sock_addr, "/sub/bench.bin"), 0);
+	snprintf(back, sizeof(back), "%s/sub/bench.bin", src);
+	CHECK(stat(back, &st) == 0 && st.st_size == 65536);
+
+	CHECK_EQ(run_bench(sock_addr, "/nodir/bench.bin"), 1);
+	CONTAINS(err, "sgfuse-bench: lookup /nodir: No such file or directory\n");
+	CHECK_EQ(run_bench(sock_addr, "/sub"), 1);
+	CONTAINS(err, "sgfuse-bench: open /sub: Is a directory\n");
+	CHECK_EQ(run_bench(sock_addr, "/big.bin/x"), 1);
+	CONTAINS(err, "sgfuse-bench: lookup /big.bin/x: Not a directory\n");
+	CHECK_EQ(run_bench("unix:/nonexistent/sock", "/f"), 1);
+	CONTAINS(err, "sgfuse-bench: connect unix:/nonexistent/sock: No such file or directory\n");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s DAEMON TOOL\n", argv[0]);
+		fprintf(stderr, "usage: %s DAEMON TOOL [BENCH]\n", argv[0]);
 		return 2;
 	}
 	tool = argv[2];
+	bench = argc > 3 ? argv[3] : NULL;
 	signal(SIGPIPE, SIG_IGN);
 	if (!mkdtemp(dir))
 		return 1;
@@ -301,6 +360,7 @@ int main(int argc, char **argv)
 	CHECK(daemon > 0);
 	if (daemon > 0) {
 		commands();
+		bench_target();
 		kill(daemon, SIGTERM);
 		waitpid(daemon, NULL, 0);
 	}

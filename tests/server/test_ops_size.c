@@ -308,8 +308,11 @@ static void test_longer(void)
 	CHECK_RET(sgf_server_new(NULL, &full, sizeof(full), NULL, NULL), -EINVAL);
 	/* Options of a later version (reserved room not zero) are refused. */
 	struct sgf_server_opts later = { .threads = 1 };
-	later.reserved[7] = 1;
+	later.reserved[sizeof(later.reserved) / sizeof(later.reserved[0]) - 1] = 1;
 	CHECK_RET(sgf_server_new(&srv, &full, sizeof(full), NULL, &later), -EINVAL);
+	/* Mount flags other than the per-mount ones are refused. */
+	struct sgf_server_opts bind = { .threads = 1, .mount_flags = MS_BIND };
+	CHECK_RET(sgf_server_new(&srv, &full, sizeof(full), NULL, &bind), -EINVAL);
 }
 
 int main(void)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include "check.h"
 #include "cmdline.h"
 
@@ -278,6 +279,64 @@ static void check_all_options(void)
 	free_args(&c);
 }
 
+/* The generic options mount(8) passes: kernel ones become the mount's
+ * flags (later ones win), userspace ones are dropped, neither reaches the
+ * filesystem. */
+static void check_mount_options(void)
+{
+	struct fs fs;
+	struct sgf_cmdline cl;
+	struct argv_copy c;
+	char err[256];
+	int r = run(&fs, &cl, err, sizeof(err), &c, "src", "mnt", (const char *)NULL);
+
+	CHECK_EQ(r, 0);
+	CHECK_EQ(cl.opts.mount_flags, 0);
+	CHECK(!cl.opts.suid);
+	CHECK(!cl.opts.dev);
+	free_args(&c);
+	/* The line mount.fuse3 runs for an fstab entry with defaults. */
+	r = run(&fs, &cl, err, sizeof(err), &c, "src", "mnt", "-o",
+		"rw,noatime,dev,suid,defaults,auto,noauto,user,users,nouser,owner,group,"
+		"nofail,_netdev,x-systemd.automount,x-foo=bar,comment=x,user=bob",
+		(const char *)NULL);
+	CHECK_EQ(r, 0);
+	if (r != 0)
+		fprintf(stderr, "  message: %s\n", err);
+	CHECK_EQ(cl.opts.mount_flags, MS_NOATIME);
+	CHECK(cl.opts.suid);
+	CHECK(cl.opts.dev);
+	CHECK_EQ(fs.nopts_seen, 0);
+	free_args(&c);
+	r = run(&fs, &cl, err, sizeof(err), &c, "-o",
+		"ro,nosuid,nodev,noexec,sync,dirsync,relatime,nodiratime,lazytime,nosymfollow",
+		"src", "mnt", (const char *)NULL);
+	CHECK_EQ(r, 0);
+	CHECK_EQ(cl.opts.mount_flags, MS_RDONLY | MS_NOEXEC | MS_SYNCHRONOUS | MS_DIRSYNC |
+		 MS_RELATIME | MS_NODIRATIME | MS_LAZYTIME | MS_NOSYMFOLLOW);
+	CHECK(!cl.opts.suid);
+	CHECK(!cl.opts.dev);
+	free_args(&c);
+	/* Opposites undo; the atime modes replace each other. */
+	r = run(&fs, &cl, err, sizeof(err), &c, "-o",
+		"ro,noexec,sync,noatime,nodiratime,lazytime,nosymfollow,suid,nosuid,"
+		"rw,exec,async,strictatime,diratime,nolazytime,symfollow",
+		"src", "mnt", (const char *)NULL);
+	CHECK_EQ(r, 0);
+	CHECK_EQ(cl.opts.mount_flags, MS_STRICTATIME);
+	CHECK(!cl.opts.suid);
+	free_args(&c);
+	r = run(&fs, &cl, err, sizeof(err), &c, "-o", "noatime,atime,relatime,norelatime",
+		"src", "mnt", (const char *)NULL);
+	CHECK_EQ(r, 0);
+	CHECK_EQ(cl.opts.mount_flags, 0);
+	free_args(&c);
+	/* A value where none belongs is still an unknown option. */
+	CHECK_USAGE_MSG("unknown option 'ro'", "-o", "ro=1", "s", "m");
+	CHECK_USAGE_MSG("unknown option 'nofail'", "-o", "nofail=yes", "s", "m");
+	CHECK_USAGE_MSG("unknown option 'rww'", "-o", "rw,rww", "s", "m");
+}
+
 static void check_listen(void)
 {
 	struct fs fs;
@@ -542,6 +601,7 @@ int main(void)
 {
 	check_minimal();
 	check_all_options();
+	check_mount_options();
 	check_listen();
 	check_help_version();
 	check_bad();

@@ -5,6 +5,7 @@
 #define SGFUSE_BENCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -45,8 +46,12 @@ struct bench_target {
 /* Parse the command line: 0 ok, 1 for --help, -1 with *err set. */
 int bench_parse_args(int argc, char **argv, struct bench_opts *o, const char **err);
 
+/* Make the target: 0, or -errno with *step naming what failed (connect,
+ * INIT, lookup, create, ...) and what (size bytes) the path or address it
+ * failed on. */
 int bench_file_target(const struct bench_opts *o, struct bench_target *t);
-int bench_client_target(const struct bench_opts *o, struct bench_target *t);
+int bench_client_target(const struct bench_opts *o, struct bench_target *t, const char **step,
+			char *what, size_t size);
 
 /* Server-side READ/WRITE counts from the stats file after SIGUSR1; -1 when
  * unavailable. cpu gets the server's user+sys seconds (or -1). */

@@ -147,7 +147,7 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o, const char **e
 	if (!o->path == !o->connect)
 		return *err = "give exactly one of --path FILE or --connect unix:PATH", -1;
 	if (o->connect && o->file == NULL)
-		return *err = "--connect needs --file NAME", -1;
+		return *err = "--connect needs --file PATH", -1;
 	if (o->total < (uint64_t)o->segments * o->seg_size * o->threads)
 		return *err = "--total is smaller than one call per thread", -1;
 	return 0;

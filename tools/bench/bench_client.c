@@ -3,9 +3,12 @@
  * or the per-segment policy, request counts from the client's counters. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sgfuse/client.h>
+#include "../connect_step.h"
 #include "bench.h"
 
 struct client_ctx {
@@ -69,29 +72,62 @@ static int64_t client_requests(void *ctx, uint32_t opcode)
 static void client_destroy(void *ctx)
 {
 	struct client_ctx *cc = ctx;
-	sgf_forget(cc->c, cc->nodeid, 1);
+	sgf_forget(cc->c, cc->nodeid, 1);  /* never the root: find_file refuses directories */
 	sgf_client_disconnect(cc->c);
 	free(cc);
 }
 
-/* Find the file by name in the root directory, creating it if needed. */
-static int find_file(struct client_ctx *cc, const char *name)
+/* Find the file at path ("/a/b", "a/b": as sgfuse-client takes them),
+ * creating it in its directory if missing. On failure *step names the
+ * operation that failed and *what its path (in buf). */
+static int find_file(struct client_ctx *cc, const char *path, const char **step,
+		     char *what, size_t size)
 {
 	struct fuse_entry_out e;
 	struct sgf_file f;
-	int err = sgf_lookup(cc->c, FUSE_ROOT_ID, name, &e);
+	const char *slash;
+	uint64_t parent = FUSE_ROOT_ID;
+	int err = sgf_lookup_path(cc->c, path, &e);
 
+	*step = "lookup";
+	snprintf(what, size, "%s", path);
+	if (err == 0 && S_ISDIR(e.attr.mode)) {
+		if (e.nodeid != FUSE_ROOT_ID)
+			sgf_forget(cc->c, e.nodeid, 1);
+		*step = "open";
+		return -EISDIR;
+	}
 	if (err == -ENOENT) {
-		err = sgf_create(cc->c, FUSE_ROOT_ID, name, O_RDWR, 0644, &e, &f);
+		/* The parent, then CREATE the last component in it. */
+		slash = strrchr(path, '/');
+		if (slash && slash[1] == '\0')
+			return -ENOENT;  /* "dir/": no name to create */
+		if (slash) {
+			snprintf(what, size, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+			err = sgf_lookup_path(cc->c, what, &e);
+			if (err == 0 && !S_ISDIR(e.attr.mode)) {
+				sgf_forget(cc->c, e.nodeid, 1);
+				err = -ENOTDIR;
+			}
+			if (err)
+				return err;
+			parent = e.nodeid;
+		}
+		*step = "create";
+		snprintf(what, size, "%s", path);
+		err = sgf_create(cc->c, parent, slash ? slash + 1 : path, O_RDWR, 0644, &e, &f);
 		if (err == 0)
 			sgf_release(cc->c, &f);
+		if (parent != FUSE_ROOT_ID)
+			sgf_forget(cc->c, parent, 1);
 	}
 	if (err == 0)
 		cc->nodeid = e.nodeid;
 	return err;
 }
 
-int bench_client_target(const struct bench_opts *o, struct bench_target *t)
+int bench_client_target(const struct bench_opts *o, struct bench_target *t, const char **step,
+			char *what, size_t size)
 {
 	struct sgf_client_opts co = { .policy = strcmp(o->policy, "per-segment") == 0
 						       ? SGF_DIO_PER_SEGMENT
@@ -99,12 +135,16 @@ int bench_client_target(const struct bench_opts *o, struct bench_target *t)
 	struct client_ctx *cc = calloc(1, sizeof(*cc));
 	int err;
 
+	*step = "setup";
+	snprintf(what, size, "%s", o->connect);
 	if (cc == NULL)
 		return -ENOMEM;
 	cc->flags = O_RDWR | (o->direct ? O_DIRECT : 0);
 	err = sgf_client_connect(o->connect, &co, &cc->c);
-	if (err == 0) {
-		err = find_file(cc, o->file);
+	if (err) {
+		*step = connect_step(err);
+	} else {
+		err = find_file(cc, o->file, step, what, size);
 		if (err)
 			sgf_client_disconnect(cc->c);
 	}

@@ -18,7 +18,7 @@
 
 static const char usage[] =
 	"Usage: sgfuse-bench --path FILE [options]\n"
-	"       sgfuse-bench --connect unix:PATH --file NAME [--policy packed|per-segment] [options]\n"
+	"       sgfuse-bench --connect unix:PATH --file PATH [--policy packed|per-segment] [options]\n"
 	"\n"
 	"Time loops of O_DIRECT pwritev/preadv of SEGMENTS x SEG_SIZE bytes, the\n"
 	"experiment of the Linux patch set \"fuse: optimize scatter-gather direct IO\".\n"
@@ -26,7 +26,8 @@ static const char usage[] =
 	"Target:\n"
 	"  --path FILE            a file (on a FUSE mount, or tmpfs for the limit)\n"
 	"  --connect unix:PATH    talk FUSE to a server socket with the sgfuse client\n"
-	"  --file NAME            file on that server (created if missing)\n"
+	"  --file PATH            file on that server, from its root (\"/a/b\" or\n"
+	"                         \"a/b\"; created if missing)\n"
 	"  --policy P             client packing: packed (default) or per-segment\n"
 	"  --label NAME           target name in the output\n"
 	"Workload:\n"
@@ -326,10 +327,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sgfuse-bench: %s\n", err);
 		return 2;
 	}
-	r = o.path ? bench_file_target(&o, &t) : bench_client_target(&o, &t);
+	char what[4200];
+	const char *step = "setup";
+	snprintf(what, sizeof(what), "%s", o.path ? o.path : o.connect);
+	r = o.path ? bench_file_target(&o, &t)
+		   : bench_client_target(&o, &t, &step, what, sizeof(what));
 	if (r) {
-		fprintf(stderr, "sgfuse-bench: cannot reach %s: %s\n", o.path ? o.path : o.connect,
-			strerror(-r));
+		fprintf(stderr, "sgfuse-bench: %s %s: %s\n", step, what, strerror(-r));
 		return 1;
 	}
 	ta = calloc(o.threads, sizeof(*ta));
@@ -338,11 +342,15 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < o.threads && status == 0; i++) {
 		ta[i] = (struct thread_arg){ .o = &o, .t = &t, .id = i };
 		r = make_iov(&o, &ta[i]);
-		if (r == 0)
-			r = t.open_handle(t.ctx, i, &ta[i].handle);
 		if (r) {
-			fprintf(stderr, "sgfuse-bench: cannot open %s: %s\n",
-				o.path ? o.path : o.file, strerror(-r));
+			fprintf(stderr, "sgfuse-bench: buffers: %s\n", strerror(-r));
+			status = 1;
+			break;
+		}
+		r = t.open_handle(t.ctx, i, &ta[i].handle);
+		if (r) {
+			fprintf(stderr, "sgfuse-bench: open %s: %s\n", o.path ? o.path : o.file,
+				strerror(-r));
 			status = 1;
 		}
 	}
