@@ -56,6 +56,9 @@ struct pt_inode {
 	struct pt_idlink by_key;  /* id = hash of (dev, ino) */
 	dev_t dev;
 	ino_t ino;
+	/* In inodes_by_key; false once (dev, ino) was found reused by a new
+	 * object, while this stale node waits for its forget. */
+	bool keyed;
 	mode_t type;              /* S_IFMT bits; fixed for the object's life */
 	/* O_PATH | O_NOFOLLOW; -1 while the fd cache has let it go. Set and
 	 * cleared under inode_lock; an op reads it unlocked while it holds the
@@ -174,6 +177,7 @@ void pt_mounts_destroy(struct sgf_passthrough *pt);
  * open it on; NULL when it cannot be reopened so (its fd is then kept). */
 struct file_handle *pt_fhandle_make(struct sgf_passthrough *pt, int fd, mode_t type,
 				    int *mount_fd);
+bool pt_fhandle_equal(const struct file_handle *a, const struct file_handle *b);
 /* The node's object opened again as O_PATH: fd, or -errno (-ESTALE: gone). */
 int pt_fhandle_open(const struct sgf_passthrough *pt, const struct pt_inode *in);
 

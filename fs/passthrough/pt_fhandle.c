@@ -132,6 +132,12 @@ struct file_handle *pt_fhandle_make(struct sgf_passthrough *pt, int fd, mode_t t
 	return fh;
 }
 
+bool pt_fhandle_equal(const struct file_handle *a, const struct file_handle *b)
+{
+	return a->handle_type == b->handle_type && a->handle_bytes == b->handle_bytes &&
+	       memcmp(a->f_handle, b->f_handle, a->handle_bytes) == 0;
+}
+
 int pt_fhandle_open(const struct sgf_passthrough *pt, const struct pt_inode *in)
 {
 	struct pt_creds_saved saved;

@@ -52,6 +52,7 @@ int pt_inodes_init(struct sgf_passthrough *pt, int root_fd, const struct stat *s
 	root->by_key.id = key_of(st->st_dev, st->st_ino);
 	root->dev = st->st_dev;
 	root->ino = st->st_ino;
+	root->keyed = true;
 	root->type = st->st_mode & S_IFMT;
 	/* No handle: the root's fd is held for life. */
 	root->fd = root_fd;
@@ -239,30 +240,38 @@ static bool relearn_locked(struct sgf_passthrough *pt, struct pt_inode *in, int 
 	return true;
 }
 
+/* Is the node known by (dev, ino) the object whose handle is fh? While its
+ * fd is open it is: the fd keeps the inode, and so its number. Once the fd
+ * was let go, the object may have been deleted and its number given to a
+ * new one, told apart by the handle (which carries the generation). */
+static bool same_object(const struct pt_inode *in, const struct file_handle *fh)
+{
+	if (in->fd >= 0)
+		return true;
+	return fh && pt_fhandle_equal(fh, in->handle);
+}
+
 uint64_t pt_inode_learn(struct sgf_passthrough *pt, int fd, const struct stat *st)
 {
 	struct pt_inode *in, *fresh;
 	int fds[PT_FDCACHE_BATCH];
-	size_t n = 0;
+	size_t n;
 	uint64_t nodeid = 0;
 
 	pthread_mutex_lock(&pt->inode_lock);
 	in = find_key(pt, st->st_dev, st->st_ino);
-	if (in) {
-		if (relearn_locked(pt, in, fd))
-			fd = -1;
+	if (in && in->fd >= 0) {
+		in->nlookup++;
 		nodeid = in->by_id.id;
-		n = pt_fdcache_trim(pt, fds, PT_FDCACHE_BATCH);
 	}
-	unlock_closing(pt, fds, n);
-	if (in) {
-		if (fd >= 0)
-			close(fd);
+	pthread_mutex_unlock(&pt->inode_lock);
+	if (nodeid) {
+		close(fd);
 		return nodeid;
 	}
 
-	/* New to us: made outside the lock, so it never waits on malloc or
-	 * on the handle syscalls. */
+	/* New to us, or known without an fd: made outside the lock, so it
+	 * never waits on malloc or on the handle syscalls. */
 	fresh = calloc(1, sizeof(*fresh));
 	if (!fresh) {
 		close(fd);
@@ -276,14 +285,21 @@ uint64_t pt_inode_learn(struct sgf_passthrough *pt, int fd, const struct stat *s
 
 	pthread_mutex_lock(&pt->inode_lock);
 	in = find_key(pt, st->st_dev, st->st_ino);
-	if (in) {
-		/* Another op learnt it meanwhile. */
+	if (in && same_object(in, fresh->handle)) {
 		if (relearn_locked(pt, in, fd))
 			fd = -1;
 		nodeid = in->by_id.id;
 	} else {
+		if (in) {
+			/* Its number was reused: the old node keeps its nodeid
+			 * (stale from now on) until the requester forgets it,
+			 * and no longer answers for the key. */
+			pt_idmap_remove(&pt->inodes_by_key, &in->by_key);
+			in->keyed = false;
+		}
 		fresh->by_id.id = pt->next_nodeid++;
 		fresh->by_key.id = key_of(st->st_dev, st->st_ino);
+		fresh->keyed = true;
 		fresh->fd = fd;
 		fresh->nlookup = 1;
 		fresh->refs = 1;
@@ -323,7 +339,8 @@ void pt_inode_forget(struct sgf_passthrough *pt, uint64_t nodeid, uint64_t n)
 	in->nlookup = n >= in->nlookup ? 0 : in->nlookup - n;
 	if (in->nlookup == 0 && in != pt->root) {
 		pt_idmap_remove(&pt->inodes_by_id, &in->by_id);
-		pt_idmap_remove(&pt->inodes_by_key, &in->by_key);
+		if (in->keyed)
+			pt_idmap_remove(&pt->inodes_by_key, &in->by_key);
 		last = --in->refs == 0;
 		if (last)
 			pt_fdcache_leave(pt, in);
