@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,6 +33,7 @@ static struct {
 	volatile sig_atomic_t failures;
 	bool uring;               /* $SGF_TEST_OPTS asks for io_uring */
 	uint64_t uring_seen;      /* requests the daemons took from rings */
+	unsigned long fd_limit;   /* RLIMIT_NOFILE of spawned daemons; 0: ours */
 } H;
 
 static void msleep(unsigned ms)
@@ -299,6 +301,11 @@ static void redirect(int fd, const char *path)
 	}
 }
 
+void h_set_fd_limit(unsigned long n)
+{
+	H.fd_limit = n;
+}
+
 pid_t h_spawn(char *const args[], const char *out_path, const char *err_path)
 {
 	char *argv[64];
@@ -319,6 +326,12 @@ pid_t h_spawn(char *const args[], const char *out_path, const char *err_path)
 			redirect(1, out_path);
 		if (err_path)
 			redirect(2, err_path);
+		if (H.fd_limit) {
+			/* Hard too: the daemon raises its soft limit to it. */
+			struct rlimit rl = { H.fd_limit, H.fd_limit };
+			if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+				_exit(126);
+		}
 		execv(argv[0], argv);
 		_exit(127);
 	}

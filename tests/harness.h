@@ -39,6 +39,9 @@ char *h_join(char *buf, size_t size, const char *dir, const char *name);
  * and wait until the mount is live. Fails the test (exit) on error.
  * $SGF_TEST_OPTS lets meson run one test under several daemon settings. */
 pid_t h_start(const char *opts);
+/* Daemons spawned from now on run with RLIMIT_NOFILE n (soft and hard);
+ * 0 (the default) leaves them ours. */
+void h_set_fd_limit(unsigned long n);
 /* Spawn DAEMON args... (args NULL-terminated, without argv[0]); stdout and
  * stderr go to out_path/err_path when non-NULL. The pid is remembered so
  * cleanup kills it. */

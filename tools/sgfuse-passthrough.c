@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sgfuse/passthrough.h>
 #include <sgfuse/server.h>
 
@@ -110,11 +111,31 @@ static const struct sgf_main_ext ext = {
 	.fs_free = session_fs_free,
 };
 
+/* Take every fd we are allowed: each open file costs one or more, and the
+ * passthrough fs sizes its cache of nodes' fds from the soft limit (half of
+ * it), which is often 1024 under a hard limit far above. Here rather than in
+ * the fs's new(): a process-wide limit is the program's to set, not that of
+ * a library a program embeds. Before sgf_main_ext(), so the check's probe
+ * and every session see the raised limit. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		/* Failing leaves the soft limit: a smaller cache, no error. */
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct config cf = { .pt = { .entry_timeout = 1.0, .attr_timeout = 1.0 } };
 	const struct sgf_ops *ops = sgf_passthrough_ops();
-	int ret = sgf_main_ext(argc, argv, ops, sizeof(*ops), &cf, &ext);
+	int ret;
+
+	raise_fd_limit();
+	ret = sgf_main_ext(argc, argv, ops, sizeof(*ops), &cf, &ext);
 
 	free(cf.source);
 	return ret;

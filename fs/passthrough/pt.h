@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 #include <sgfuse/passthrough.h>
 
+struct file_handle;
+struct pt_mount;
+
 /* ---- an intrusive chained hash keyed by a 64-bit id; callers lock ---- */
 
 struct pt_idlink {
@@ -38,18 +41,35 @@ void pt_idmap_drain(struct pt_idmap *m, void (*fn)(struct pt_idlink *, void *), 
 
 /* ---- nodes ---- */
 
+/* A node's place in the cache of open fds (pt_fdcache.c); both NULL when
+ * it is not there. */
+struct pt_lru {
+	struct pt_lru *prev, *next;
+};
+
 /* One backing object the requester may hold references to. Lives while the
  * table or an op or an open handle holds it (refs); stays in the table while
- * the requester holds lookups (nlookup). */
+ * the requester holds lookups (nlookup). Its identity is (dev, ino); the file
+ * handle is only how its fd is opened again once the fd cache let it go. */
 struct pt_inode {
 	struct pt_idlink by_id;   /* id = nodeid handed to the requester */
 	struct pt_idlink by_key;  /* id = hash of (dev, ino) */
 	dev_t dev;
 	ino_t ino;
+	/* In inodes_by_key; false once (dev, ino) was found reused by a new
+	 * object, while this stale node waits for its forget. */
+	bool keyed;
 	mode_t type;              /* S_IFMT bits; fixed for the object's life */
-	int fd;                   /* O_PATH | O_NOFOLLOW */
+	/* O_PATH | O_NOFOLLOW; -1 while the fd cache has let it go. Set and
+	 * cleared under inode_lock; an op reads it unlocked while it holds the
+	 * node pinned (pt_inode_get / pt_inode_pin), which keeps it open. */
+	int fd;
+	struct file_handle *handle; /* NULL: not reopenable, fd held for life */
+	int mount_fd;             /* opens handle; borrowed from pt->mounts */
+	unsigned fd_pins;         /* ops using fd now; under inode_lock */
+	struct pt_lru lru;        /* under inode_lock */
 	uint64_t nlookup;         /* under sgf_passthrough.inode_lock */
-	uint64_t refs;            /* under sgf_passthrough.inode_lock */
+	uint64_t refs;            /* under inode_lock; every pin is also a ref */
 	/* FUSE passthrough, under sgf_passthrough.backing_lock. The kernel
 	 * takes one backing file per inode, so every passed-through open of
 	 * the node shares backing_id, registered at the first and closed at
@@ -99,6 +119,16 @@ struct sgf_passthrough {
 	struct pt_idmap inodes_by_key;
 	uint64_t next_nodeid;
 	struct pt_inode *root;
+	/* Open fds of reopenable nodes (pt_fdcache.c), under inode_lock:
+	 * fd_lru holds the unpinned ones, most recently used first. */
+	struct pt_lru fd_lru;
+	size_t fds_open;
+	size_t fds_max;
+
+	/* Mounts nodes live on, with an fd to open handles on each
+	 * (pt_fhandle.c). */
+	pthread_mutex_t mount_lock;
+	struct pt_mount *mounts;
 
 	pthread_mutex_t handle_lock;
 	struct pt_idmap handles;
@@ -112,14 +142,44 @@ struct sgf_passthrough {
 /* Inode table (pt_inode.c). */
 int pt_inodes_init(struct sgf_passthrough *pt, int root_fd, const struct stat *st);
 void pt_inodes_destroy(struct sgf_passthrough *pt);
-/* The node for a requester's nodeid with one ref held, or NULL if unknown. */
+/* The node for a requester's nodeid, held and pinned (its fd open, and kept
+ * open until pt_inode_put), or NULL if unknown or its object is gone. */
 struct pt_inode *pt_inode_get(struct sgf_passthrough *pt, uint64_t nodeid);
-void pt_inode_ref(struct sgf_passthrough *pt, struct pt_inode *in);
 void pt_inode_put(struct sgf_passthrough *pt, struct pt_inode *in);
+/* Keep the node alive without its fd (an open handle: it has its own fd). */
+void pt_inode_hold(struct sgf_passthrough *pt, struct pt_inode *in);
+void pt_inode_release(struct sgf_passthrough *pt, struct pt_inode *in);
+/* Pin a node already held: its fd open until pt_inode_unpin. 0 or -ESTALE. */
+int pt_inode_pin(struct sgf_passthrough *pt, struct pt_inode *in);
+void pt_inode_unpin(struct sgf_passthrough *pt, struct pt_inode *in);
 /* Take one lookup for the object behind fd (an O_PATH fd, consumed) whose
  * stat is st: the known node, or a new one. Returns its nodeid, 0 on -ENOMEM. */
 uint64_t pt_inode_learn(struct sgf_passthrough *pt, int fd, const struct stat *st);
 void pt_inode_forget(struct sgf_passthrough *pt, uint64_t nodeid, uint64_t n);
+
+/* Cache of nodes' open fds (pt_fdcache.c); all under inode_lock. */
+void pt_fdcache_init(struct sgf_passthrough *pt);
+void pt_fdcache_pin(struct sgf_passthrough *pt, struct pt_inode *in);
+void pt_fdcache_unpin(struct sgf_passthrough *pt, struct pt_inode *in);
+/* in->fd was just opened (in has a handle). */
+void pt_fdcache_opened(struct sgf_passthrough *pt, struct pt_inode *in);
+/* in is being freed: it leaves the cache (its fd is closed with it). */
+void pt_fdcache_leave(struct sgf_passthrough *pt, struct pt_inode *in);
+/* Let go of least recently used fds while over the bound: up to max of
+ * them into fds, for the caller to close once it has unlocked. */
+#define PT_FDCACHE_BATCH 4
+size_t pt_fdcache_trim(struct sgf_passthrough *pt, int *fds, size_t max);
+
+/* File handles (pt_fhandle.c). */
+int pt_mounts_init(struct sgf_passthrough *pt, int root_fd);
+void pt_mounts_destroy(struct sgf_passthrough *pt);
+/* A handle to reopen the object behind the O_PATH fd by, and the mount fd to
+ * open it on; NULL when it cannot be reopened so (its fd is then kept). */
+struct file_handle *pt_fhandle_make(struct sgf_passthrough *pt, int fd, mode_t type,
+				    int *mount_fd);
+bool pt_fhandle_equal(const struct file_handle *a, const struct file_handle *b);
+/* The node's object opened again as O_PATH: fd, or -errno (-ESTALE: gone). */
+int pt_fhandle_open(const struct sgf_passthrough *pt, const struct pt_inode *in);
 
 /* Handle table (pt_handle.c). */
 int pt_handles_init(struct sgf_passthrough *pt);

@@ -129,6 +129,13 @@ int pt_readdir(const struct sgf_req *r, uint64_t ino, const struct fuse_read_in 
 
 	if (!h)
 		return -EBADF;
+	/* READDIRPLUS looks names up under the node's O_PATH fd: keep it open
+	 * (the handle holds the node, not its fd). */
+	err = plus ? pt_inode_pin(pt, h->inode) : 0;
+	if (err) {
+		pt_handle_put(pt, h);
+		return err;
+	}
 	pthread_mutex_lock(&h->dir_lock);
 	if (in->offset != h->dir_pos) {
 		seekdir(h->dir, (long)in->offset);
@@ -136,6 +143,8 @@ int pt_readdir(const struct sgf_req *r, uint64_t ino, const struct fuse_read_in 
 	}
 	err = fill(pt, h, plus, db);
 	pthread_mutex_unlock(&h->dir_lock);
+	if (plus)
+		pt_inode_unpin(pt, h->inode);
 	pt_handle_put(pt, h);
 	return err;
 }

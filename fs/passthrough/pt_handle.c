@@ -26,7 +26,7 @@ struct pt_handle *pt_handle_new(struct sgf_passthrough *pt, struct pt_inode *in,
 	h->fd = -1;
 	atomic_init(&h->buffered_fd, -1);
 	atomic_init(&h->io, PT_IO_UNSET);
-	pt_inode_ref(pt, in);
+	pt_inode_hold(pt, in);
 	h->inode = in;
 	return h;
 }
@@ -43,7 +43,7 @@ static void free_handle(struct sgf_passthrough *pt, struct pt_handle *h)
 		close(bfd);
 	if (h->is_dir)
 		pthread_mutex_destroy(&h->dir_lock);
-	pt_inode_put(pt, h->inode);
+	pt_inode_release(pt, h->inode);
 	free(h);
 }
 

@@ -1,7 +1,8 @@
 /* fs/passthrough/pt_inode.c - the node table: nodeids the requester holds,
- * mapped to O_PATH fds of backing objects and keyed also by (st_dev, st_ino)
- * so one object always has one nodeid. Nodeids are never reused, so a
- * forgotten one is simply not found. */
+ * mapped to backing objects and keyed also by (st_dev, st_ino) so one object
+ * always has one nodeid. Nodeids are never reused, so a forgotten one is
+ * simply not found. An op pins the node it works on, which keeps its O_PATH
+ * fd open (reopened by file handle if the fd cache had let it go). */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ static void free_inode(struct pt_inode *in)
 {
 	if (in->fd >= 0)
 		close(in->fd);
+	free(in->handle);
 	/* Only at teardown: a release closes it otherwise. */
 	if (in->backing_fd >= 0)
 		close(in->backing_fd);
@@ -42,11 +44,17 @@ int pt_inodes_init(struct sgf_passthrough *pt, int root_fd, const struct stat *s
 	err = -pthread_mutex_init(&pt->inode_lock, NULL);
 	if (err)
 		goto out_keys;
+	err = pt_mounts_init(pt, root_fd);
+	if (err)
+		goto out_lock;
+	pt_fdcache_init(pt);
 	root->by_id.id = FUSE_ROOT_ID;
 	root->by_key.id = key_of(st->st_dev, st->st_ino);
 	root->dev = st->st_dev;
 	root->ino = st->st_ino;
+	root->keyed = true;
 	root->type = st->st_mode & S_IFMT;
+	/* No handle: the root's fd is held for life. */
 	root->fd = root_fd;
 	root->backing_fd = -1;
 	/* The table's ref is never dropped: the root outlives every forget. */
@@ -57,6 +65,8 @@ int pt_inodes_init(struct sgf_passthrough *pt, int root_fd, const struct stat *s
 	pt->next_nodeid = FUSE_ROOT_ID + 1;
 	return 0;
 
+out_lock:
+	pthread_mutex_destroy(&pt->inode_lock);
 out_keys:
 	pt_idmap_destroy(&pt->inodes_by_key);
 out_ids:
@@ -78,43 +88,131 @@ void pt_inodes_destroy(struct sgf_passthrough *pt)
 	pt_idmap_drain(&pt->inodes_by_id, drain_one, NULL);
 	pt_idmap_destroy(&pt->inodes_by_id);
 	pt_idmap_destroy(&pt->inodes_by_key);
+	/* After the nodes: they borrow the mount fds. */
+	pt_mounts_destroy(pt);
 	pthread_mutex_destroy(&pt->inode_lock);
 	pt->root = NULL;
+}
+
+/* Unlock, then close the fds the cache let go (fds[n]). */
+static void unlock_closing(struct sgf_passthrough *pt, const int *fds, size_t n)
+{
+	pthread_mutex_unlock(&pt->inode_lock);
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* in is pinned and was found without an fd: open it again by handle. */
+static int reopen(struct sgf_passthrough *pt, struct pt_inode *in)
+{
+	int fd = in->handle ? pt_fhandle_open(pt, in) : -ESTALE;
+	int fds[PT_FDCACHE_BATCH + 1];
+	size_t n = 0;
+	int err = 0;
+
+	pthread_mutex_lock(&pt->inode_lock);
+	if (in->fd >= 0) {
+		/* Another op reopened it meanwhile. */
+		if (fd >= 0)
+			fds[n++] = fd;
+	} else if (fd >= 0) {
+		in->fd = fd;
+		pt_fdcache_opened(pt, in);
+		n = pt_fdcache_trim(pt, fds, PT_FDCACHE_BATCH);
+	} else {
+		err = fd;
+	}
+	unlock_closing(pt, fds, n);
+	return err;
+}
+
+/* Take a pin under the lock; true when the fd is open already. */
+static bool pin_locked(struct sgf_passthrough *pt, struct pt_inode *in)
+{
+	in->refs++;
+	pt_fdcache_pin(pt, in);
+	return in->fd >= 0;
 }
 
 struct pt_inode *pt_inode_get(struct sgf_passthrough *pt, uint64_t nodeid)
 {
 	struct pt_idlink *l;
 	struct pt_inode *in = NULL;
+	bool open = false;
 
 	pthread_mutex_lock(&pt->inode_lock);
 	l = pt_idmap_find(&pt->inodes_by_id, nodeid);
 	if (l) {
 		in = INODE_OF_ID(l);
-		in->refs++;
+		open = pin_locked(pt, in);
 	}
 	pthread_mutex_unlock(&pt->inode_lock);
-	return in;
+	if (!in || open || reopen(pt, in) == 0)
+		return in;
+	pt_inode_put(pt, in);
+	return NULL;
 }
 
-void pt_inode_ref(struct sgf_passthrough *pt, struct pt_inode *in)
+int pt_inode_pin(struct sgf_passthrough *pt, struct pt_inode *in)
+{
+	bool open;
+	int err;
+
+	pthread_mutex_lock(&pt->inode_lock);
+	open = pin_locked(pt, in);
+	pthread_mutex_unlock(&pt->inode_lock);
+	if (open)
+		return 0;
+	err = reopen(pt, in);
+	if (err) {
+		pt_inode_unpin(pt, in);
+		return -ESTALE;
+	}
+	return 0;
+}
+
+void pt_inode_hold(struct sgf_passthrough *pt, struct pt_inode *in)
 {
 	pthread_mutex_lock(&pt->inode_lock);
 	in->refs++;
 	pthread_mutex_unlock(&pt->inode_lock);
 }
 
-void pt_inode_put(struct sgf_passthrough *pt, struct pt_inode *in)
+/* Drop one ref (and the pin it came with, if pinned); frees the node if it
+ * was the last. */
+static void drop(struct sgf_passthrough *pt, struct pt_inode *in, bool pinned)
 {
+	int fds[PT_FDCACHE_BATCH];
+	size_t n;
 	bool last;
 
 	pthread_mutex_lock(&pt->inode_lock);
+	if (pinned)
+		pt_fdcache_unpin(pt, in);
 	last = --in->refs == 0;
-	pthread_mutex_unlock(&pt->inode_lock);
 	/* refs reached zero only after the table let go, so nothing can find
-	 * the node any more: closing outside the lock is safe. */
+	 * the node any more: freeing it outside the lock is safe. */
+	if (last)
+		pt_fdcache_leave(pt, in);
+	n = pt_fdcache_trim(pt, fds, PT_FDCACHE_BATCH);
+	unlock_closing(pt, fds, n);
 	if (last)
 		free_inode(in);
+}
+
+void pt_inode_put(struct sgf_passthrough *pt, struct pt_inode *in)
+{
+	drop(pt, in, true);
+}
+
+void pt_inode_unpin(struct sgf_passthrough *pt, struct pt_inode *in)
+{
+	drop(pt, in, true);
+}
+
+void pt_inode_release(struct sgf_passthrough *pt, struct pt_inode *in)
+{
+	drop(pt, in, false);
 }
 
 static struct pt_inode *find_key(struct sgf_passthrough *pt, dev_t dev, ino_t ino)
@@ -130,39 +228,95 @@ static struct pt_inode *find_key(struct sgf_passthrough *pt, dev_t dev, ino_t in
 	return NULL;
 }
 
+/* One more lookup of a known node; true if it took fd (it had none). */
+static bool relearn_locked(struct sgf_passthrough *pt, struct pt_inode *in, int fd)
+{
+	in->nlookup++;
+	if (in->fd >= 0 || !in->handle)
+		return false;
+	/* Its fd was let go: the fresh one saves a reopen. */
+	in->fd = fd;
+	pt_fdcache_opened(pt, in);
+	return true;
+}
+
+/* Is the node known by (dev, ino) the object whose handle is fh? While its
+ * fd is open it is: the fd keeps the inode, and so its number. Once the fd
+ * was let go, the object may have been deleted and its number given to a
+ * new one, told apart by the handle (which carries the generation). */
+static bool same_object(const struct pt_inode *in, const struct file_handle *fh)
+{
+	if (in->fd >= 0)
+		return true;
+	return fh && pt_fhandle_equal(fh, in->handle);
+}
+
 uint64_t pt_inode_learn(struct sgf_passthrough *pt, int fd, const struct stat *st)
 {
-	/* Allocated before locking so the lock never waits on malloc; freed
-	 * unused when the object is already known. */
-	struct pt_inode *fresh = calloc(1, sizeof(*fresh));
-	struct pt_inode *in;
-	uint64_t nodeid;
+	struct pt_inode *in, *fresh;
+	int fds[PT_FDCACHE_BATCH];
+	size_t n;
+	uint64_t nodeid = 0;
 
 	pthread_mutex_lock(&pt->inode_lock);
 	in = find_key(pt, st->st_dev, st->st_ino);
-	if (in) {
+	if (in && in->fd >= 0) {
 		in->nlookup++;
 		nodeid = in->by_id.id;
-	} else if (fresh) {
+	}
+	pthread_mutex_unlock(&pt->inode_lock);
+	if (nodeid) {
+		close(fd);
+		return nodeid;
+	}
+
+	/* New to us, or known without an fd: made outside the lock, so it
+	 * never waits on malloc or on the handle syscalls. */
+	fresh = calloc(1, sizeof(*fresh));
+	if (!fresh) {
+		close(fd);
+		return 0;
+	}
+	fresh->handle = pt_fhandle_make(pt, fd, st->st_mode & S_IFMT, &fresh->mount_fd);
+	fresh->dev = st->st_dev;
+	fresh->ino = st->st_ino;
+	fresh->type = st->st_mode & S_IFMT;
+	fresh->backing_fd = -1;
+
+	pthread_mutex_lock(&pt->inode_lock);
+	in = find_key(pt, st->st_dev, st->st_ino);
+	if (in && same_object(in, fresh->handle)) {
+		if (relearn_locked(pt, in, fd))
+			fd = -1;
+		nodeid = in->by_id.id;
+	} else {
+		if (in) {
+			/* Its number was reused: the old node keeps its nodeid
+			 * (stale from now on) until the requester forgets it,
+			 * and no longer answers for the key. */
+			pt_idmap_remove(&pt->inodes_by_key, &in->by_key);
+			in->keyed = false;
+		}
 		fresh->by_id.id = pt->next_nodeid++;
 		fresh->by_key.id = key_of(st->st_dev, st->st_ino);
-		fresh->dev = st->st_dev;
-		fresh->ino = st->st_ino;
-		fresh->type = st->st_mode & S_IFMT;
+		fresh->keyed = true;
 		fresh->fd = fd;
-		fresh->backing_fd = -1;
 		fresh->nlookup = 1;
 		fresh->refs = 1;
 		pt_idmap_insert(&pt->inodes_by_id, &fresh->by_id);
 		pt_idmap_insert(&pt->inodes_by_key, &fresh->by_key);
+		if (fresh->handle)
+			pt_fdcache_opened(pt, fresh);
 		nodeid = fresh->by_id.id;
 		fresh = NULL;
 		fd = -1;
-	} else {
-		nodeid = 0;
 	}
-	pthread_mutex_unlock(&pt->inode_lock);
-	free(fresh);
+	n = pt_fdcache_trim(pt, fds, PT_FDCACHE_BATCH);
+	unlock_closing(pt, fds, n);
+	if (fresh) {
+		fresh->fd = -1;
+		free_inode(fresh);
+	}
 	if (fd >= 0)
 		close(fd);
 	return nodeid;
@@ -185,8 +339,11 @@ void pt_inode_forget(struct sgf_passthrough *pt, uint64_t nodeid, uint64_t n)
 	in->nlookup = n >= in->nlookup ? 0 : in->nlookup - n;
 	if (in->nlookup == 0 && in != pt->root) {
 		pt_idmap_remove(&pt->inodes_by_id, &in->by_id);
-		pt_idmap_remove(&pt->inodes_by_key, &in->by_key);
+		if (in->keyed)
+			pt_idmap_remove(&pt->inodes_by_key, &in->by_key);
 		last = --in->refs == 0;
+		if (last)
+			pt_fdcache_leave(pt, in);
 	}
 	pthread_mutex_unlock(&pt->inode_lock);
 	if (last)

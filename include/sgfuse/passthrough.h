@@ -1,7 +1,13 @@
 /* sgfuse/passthrough.h - a filesystem that serves a backing directory
- * through sgf_ops ("fusexmp over tmpfs" of the seed). Inodes are held as
- * O_PATH fds keyed by (st_dev, st_ino); nothing resolves outside the
- * backing directory. A root daemon runs every op that checks permissions
+ * through sgf_ops ("fusexmp over tmpfs" of the seed). Inodes are keyed by
+ * (st_dev, st_ino) and reached through O_PATH fds; nothing resolves outside
+ * the backing directory. Where the backing fs gives file handles and the
+ * process has CAP_DAC_READ_SEARCH, at most half the soft RLIMIT_NOFILE (as
+ * read by sgf_passthrough_new) of those fds stay open, the least recently
+ * used are closed and reopened by handle when next needed, so the requester
+ * may hold any number of inodes; elsewhere every inode keeps its fd. The
+ * process's fd limit is its own to raise (sgfuse-passthrough raises the
+ * soft limit to the hard one); each instance takes its half. A root daemon runs every op that checks permissions
  * or makes an object with the requester's uid/gid (no supplementary
  * groups), so modes hold and new objects belong to their creator; any other
  * daemon serves as itself. Modes arrive already masked by the requester's
