@@ -277,7 +277,11 @@ uint64_t pt_inode_learn(struct sgf_passthrough *pt, int fd, const struct stat *s
 		close(fd);
 		return 0;
 	}
-	fresh->handle = pt_fhandle_make(pt, fd, st->st_mode & S_IFMT, &fresh->mount_fd);
+	/* An inode without a name (an O_TMPFILE not linked yet, a file
+	 * unlinked meanwhile) cannot be opened by handle again: its fd is
+	 * held for life, so a later LINK still finds it. */
+	if (st->st_nlink > 0)
+		fresh->handle = pt_fhandle_make(pt, fd, st->st_mode & S_IFMT, &fresh->mount_fd);
 	fresh->dev = st->st_dev;
 	fresh->ino = st->st_ino;
 	fresh->type = st->st_mode & S_IFMT;
