@@ -109,6 +109,8 @@ struct sgf_passthrough {
 	enum sgf_backing_direct backing_direct;
 	bool no_xattr;            /* xattr ops answer ENOSYS */
 	bool act_as_requester;    /* root daemon: ops run with the requester's ids */
+	int proc_fd;              /* /proc (O_PATH), or -1 */
+	bool killpriv;            /* FUSE_HANDLE_KILLPRIV_V2 agreed (pt_init) */
 	uid_t daemon_uid;
 	gid_t daemon_gid;
 	uint64_t entry_sec, attr_sec;
@@ -209,10 +211,32 @@ void pt_backing_attach(const struct sgf_req *r, struct pt_inode *node, struct pt
 /* The open h is released: drop its share (the last one closes the id). */
 void pt_backing_detach(const struct sgf_req *r, struct pt_handle *h);
 
-/* Requester credentials (pt_creds.c): enter before touching the backing
- * fs on the requester's behalf, leave with what enter said. */
-int pt_creds_enter(const struct sgf_passthrough *pt, const struct sgf_req *r, bool *switched);
-void pt_creds_leave(const struct sgf_passthrough *pt, bool switched);
+/* Requester credentials (pt_creds.c). A requester's supplementary groups,
+ * as /proc/TID/status of the requesting thread shows them. */
+#define PT_GROUPS_INLINE 32
+struct pt_groups {
+	int n;
+	gid_t *list;              /* inline_, or allocated for a long list */
+	gid_t inline_[PT_GROUPS_INLINE];
+};
+/* Fill g (free it with pt_groups_free); none when they cannot be known
+ * (pid 0, the thread gone or another with other ids). Returns g->n. */
+int pt_groups_read(const struct sgf_passthrough *pt, const struct sgf_req *r,
+		   struct pt_groups *g);
+void pt_groups_free(struct pt_groups *g);
+/* Is gid r's fsgid or one of its supplementary groups? */
+bool pt_requester_in_group(const struct sgf_passthrough *pt, const struct sgf_req *r, gid_t gid);
+
+/* Enter before touching the backing fs on the requester's behalf (fs ids
+ * and groups become the requester's), leave with the same c, on the same
+ * thread. */
+struct pt_creds {
+	const struct sgf_req *r;
+	bool switched;
+	struct pt_groups groups;
+};
+int pt_creds_enter(const struct sgf_passthrough *pt, const struct sgf_req *r, struct pt_creds *c);
+void pt_creds_leave(const struct sgf_passthrough *pt, struct pt_creds *c);
 /* Act as the daemon itself for a moment, whoever this thread acts as now,
  * then go back (a backing file serves every requester, and the kernel
  * uses it with the credentials of the thread that registered it). */
@@ -220,9 +244,23 @@ struct pt_creds_saved {
 	uid_t uid;
 	gid_t gid;
 	bool changed;
+	const struct pt_groups *groups; /* to put back, or NULL */
 };
 void pt_creds_suspend(const struct sgf_passthrough *pt, struct pt_creds_saved *saved);
 void pt_creds_resume(const struct sgf_passthrough *pt, const struct pt_creds_saved *saved);
+
+/* suid/sgid (pt_killpriv.c). Clear on the regular file behind fd (open,
+ * or O_PATH when o_path) what the kernel's setattr_should_drop_suidgid()
+ * clears for r: suid; sgid when group-exec is set, or when r is neither in
+ * the file's group nor capable (has CAP_FSETID). As the daemon, after the
+ * op that asked for it succeeded. 0 or -errno. */
+int pt_kill_suidgid(const struct sgf_req *r, int fd, bool o_path, bool capable);
+/* The kernel gives no CAP_FSETID flag where it leaves the choice to us:
+ * fsuid 0 stands for it. */
+static inline bool pt_requester_capable(const struct sgf_req *r)
+{
+	return r->uid == 0;
+}
 
 /* Shared helpers (pt_entry.c). */
 #define PT_PROC_PATH_MAX 32

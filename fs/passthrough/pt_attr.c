@@ -130,6 +130,38 @@ static int apply(const struct pt_inode *node, int fd, const struct fuse_setattr_
 	return err;
 }
 
+/* What a SETATTR may carry besides attributes to change. */
+#define PT_FATTR_NOT_AN_ATTR (FATTR_FH | FATTR_LOCKOWNER | FATTR_KILL_SUIDGID)
+
+/* suid/sgid to clear after a SETATTR (pt_killpriv.c), through fd (or the
+ * node's O_PATH fd when -1). The kernel flags a truncate only for a caller
+ * without CAP_FSETID, but any chown. A SETATTR with nothing to change is
+ * how killpriv_v2 passes on the kernel's file_remove_privs() (write under
+ * FUSE passthrough, fallocate): honoured for a requester that may write
+ * the file or owns it, as a writer or an owner could clear the bits
+ * anyway (a truncate to the same size does). */
+static int kill_after(const struct sgf_req *r, const struct pt_inode *node, int fd,
+		      const struct fuse_setattr_in *in)
+{
+	struct sgf_passthrough *pt = r->fs;
+	bool o_path = fd < 0;
+	struct stat st;
+
+	if (o_path)
+		fd = node->fd;
+	if (in->valid & FATTR_KILL_SUIDGID)
+		return pt_kill_suidgid(r, fd, o_path,
+				       !(in->valid & FATTR_SIZE) && pt_requester_capable(r));
+	if (!pt->killpriv || (in->valid & ~PT_FATTR_NOT_AN_ATTR) || pt_requester_capable(r) ||
+	    node->type != S_IFREG)
+		return 0;
+	/* Checked as the requester (SETATTR runs with its ids). */
+	if (faccessat(node->fd, "", W_OK, AT_EMPTY_PATH | AT_EACCESS) < 0 &&
+	    (fstat(fd, &st) < 0 || st.st_uid != r->uid))
+		return 0;
+	return pt_kill_suidgid(r, fd, o_path, false);
+}
+
 int pt_setattr(const struct sgf_req *r, uint64_t ino, const struct fuse_setattr_in *in,
 	       struct fuse_attr_out *out)
 {
@@ -149,6 +181,8 @@ int pt_setattr(const struct sgf_req *r, uint64_t ino, const struct fuse_setattr_
 		}
 	}
 	err = apply(node, h ? h->fd : -1, in);
+	if (!err)
+		err = kill_after(r, node, h ? h->fd : -1, in);
 	if (!err)
 		err = h ? (fstat(h->fd, &st) < 0 ? -errno : 0) : pt_stat_inode(node, &st);
 	if (!err)

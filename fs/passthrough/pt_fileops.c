@@ -71,6 +71,11 @@ int pt_fallocate(const struct sgf_req *r, uint64_t ino, const struct fuse_falloc
 		return -EBADF;
 	ret = fallocate(h->fd, (int)in->mode, (off_t)in->offset, (off_t)in->length);
 	ret = ret < 0 ? -errno : 0;
+	/* Linux clears suid/sgid on fallocate as on write (file_modified()).
+	 * No flag comes with it, so whether the caller lacks CAP_FSETID is
+	 * judged by its fsuid (pt_killpriv.c). */
+	if (ret == 0 && !pt_requester_capable(r))
+		ret = pt_kill_suidgid(r, h->fd, false, false);
 	pt_handle_put(pt, h);
 	return ret;
 }

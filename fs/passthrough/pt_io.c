@@ -22,9 +22,10 @@ static ssize_t one_io(pt_iofn fn, int fd, const struct iovec *iov, int iovcnt, o
 }
 
 /* A short transfer is returned as is: at end of file (read) or on a full
- * device (write) a second call would only confirm it. */
+ * device (write) a second call would only confirm it. kill: the kernel
+ * asked to clear suid/sgid with a write (FUSE_WRITE_KILL_SUIDGID). */
 static ssize_t do_io(const struct sgf_req *r, uint64_t ino, uint64_t fh, uint64_t offset,
-		     const struct iovec *iov, int iovcnt, pt_iofn fn)
+		     const struct iovec *iov, int iovcnt, pt_iofn fn, bool kill)
 {
 	struct sgf_passthrough *pt = r->fs;
 	struct pt_handle *h;
@@ -43,6 +44,15 @@ static ssize_t do_io(const struct sgf_req *r, uint64_t ino, uint64_t fh, uint64_
 
 		n = bfd < 0 ? bfd : one_io(fn, bfd, iov, iovcnt, (off_t)offset);
 	}
+	if (kill && n >= 0) {
+		/* Once the data is in (Linux clears before writing, so a
+		 * failed write keeps the bits here); failing to clear fails
+		 * the write, as it would in Linux. */
+		int err = pt_kill_suidgid(r, h->fd, false, false);
+
+		if (err)
+			n = err;
+	}
 	pt_handle_put(pt, h);
 	return n;
 }
@@ -50,13 +60,14 @@ static ssize_t do_io(const struct sgf_req *r, uint64_t ino, uint64_t fh, uint64_
 ssize_t pt_read(const struct sgf_req *r, uint64_t ino, const struct fuse_read_in *in,
 		const struct iovec *iov, int iovcnt)
 {
-	return do_io(r, ino, in->fh, in->offset, iov, iovcnt, preadv);
+	return do_io(r, ino, in->fh, in->offset, iov, iovcnt, preadv, false);
 }
 
 ssize_t pt_write(const struct sgf_req *r, uint64_t ino, const struct fuse_write_in *in,
 		 const struct iovec *iov, int iovcnt)
 {
-	return do_io(r, ino, in->fh, in->offset, iov, iovcnt, pwritev);
+	return do_io(r, ino, in->fh, in->offset, iov, iovcnt, pwritev,
+		     (in->write_flags & FUSE_WRITE_KILL_SUIDGID) != 0);
 }
 
 /* The token is the handle with one ref held, so a RELEASE racing the splice

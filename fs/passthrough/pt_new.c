@@ -63,6 +63,7 @@ int sgf_passthrough_new(struct sgf_passthrough **out, const char *source,
 	pt = calloc(1, sizeof(*pt));
 	if (!pt)
 		return -ENOMEM;
+	pt->proc_fd = -1;
 	err = apply_opts(pt, opts);
 	if (err)
 		goto out_free;
@@ -70,6 +71,8 @@ int sgf_passthrough_new(struct sgf_passthrough **out, const char *source,
 	pt->daemon_gid = getegid();
 	/* Only root can take on others' ids; anyone else serves as itself. */
 	pt->act_as_requester = pt->daemon_uid == 0;
+	/* Where requesters' groups are read (pt_creds.c). */
+	pt->proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	fd = open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
@@ -104,6 +107,8 @@ out_backing:
 out_fd:
 	close(fd);
 out_free:
+	if (pt->proc_fd >= 0)
+		close(pt->proc_fd);
 	free(pt);
 	return err;
 }
@@ -116,5 +121,7 @@ void sgf_passthrough_free(struct sgf_passthrough *pt)
 	pt_handles_destroy(pt);
 	pt_inodes_destroy(pt);
 	pthread_mutex_destroy(&pt->backing_lock);
+	if (pt->proc_fd >= 0)
+		close(pt->proc_fd);
 	free(pt);
 }

@@ -104,7 +104,12 @@ int pt_open(const struct sgf_req *r, uint64_t ino, const struct fuse_open_in *in
 		err = fd;
 		goto out;
 	}
-	err = publish(r, node, fd, -1, direct, in->flags, out);
+	/* O_TRUNC reaches OPEN only with FUSE_ATOMIC_O_TRUNC (else it is a
+	 * SETATTR of the size); the flag marks a caller without CAP_FSETID. */
+	if ((in->open_flags & FUSE_OPEN_KILL_SUIDGID) && (flags & O_TRUNC))
+		err = pt_kill_suidgid(r, fd, false, false);
+	if (!err)
+		err = publish(r, node, fd, -1, direct, in->flags, out);
 	if (err)
 		close(fd);
 out:
@@ -112,36 +117,63 @@ out:
 	return err;
 }
 
-/* The first, buffered fd of a new file: name created (or opened) in dir, or
- * with name NULL an unnamed file made there with O_TMPFILE - with the
- * requester's O_EXCL, so the backing fs too refuses to ever link it. */
-static int open_new(const struct pt_inode *dir, const char *name, int flags, mode_t mode)
+/* The first, buffered fd of a new file: name created, or opened if it
+ * exists, or with name NULL an unnamed file made there with O_TMPFILE -
+ * with the requester's O_EXCL, so the backing fs too refuses to ever link
+ * it. With FUSE_OPEN_KILL_SUIDGID (O_TRUNC without O_EXCL, by a caller
+ * without CAP_FSETID) an existing file loses suid/sgid as a truncate
+ * would, and a created one keeps the mode asked for: O_EXCL first tells
+ * them apart. */
+static int open_new(const struct sgf_req *r, const struct pt_inode *dir, const char *name,
+		    int flags, mode_t mode, bool kill)
 {
-	int fd;
+	/* O_NONBLOCK: a fifo that raced into the name must not block us. */
+	int base = (flags & ~O_DIRECT) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+	int fd, err;
 
-	flags &= ~O_DIRECT;
-	if (name == NULL)
-		fd = openat(dir->fd, ".", (flags & ~O_TRUNC) | O_TMPFILE | O_CLOEXEC, mode);
-	else /* O_NONBLOCK: a fifo that raced into the name must not block us. */
-		fd = openat(dir->fd, name, flags | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+	if (name == NULL) {
+		fd = openat(dir->fd, ".", (flags & ~(O_DIRECT | O_TRUNC)) | O_TMPFILE | O_CLOEXEC,
 			    mode);
+		return fd < 0 ? -errno : fd;
+	}
+	for (int tries = 0; kill && tries < 3; tries++) {
+		fd = openat(dir->fd, name, base | O_CREAT | O_EXCL, mode);
+		if (fd >= 0 || errno != EEXIST)
+			return fd < 0 ? -errno : fd;
+		fd = openat(dir->fd, name, base, mode);
+		if (fd >= 0) {
+			err = pt_kill_suidgid(r, fd, false, false);
+			if (err)
+				close(fd);
+			return err ? err : fd;
+		}
+		if (errno != ENOENT)
+			return -errno;
+		/* Unlinked in between: try to create it again. */
+	}
+	/* Still racing: the backing fs's own O_TRUNC, as the requester,
+	 * clears the bits of a file it finds. */
+	fd = openat(dir->fd, name, base | O_CREAT, mode);
 	return fd < 0 ? -errno : fd;
 }
 
 /* Make the new file buffered, then give it its O_DIRECT twin when asked:
  * O_DIRECT at creation could make the file and then fail, leaving a retry
  * to trip over its own O_EXCL. */
-static int create_fds(struct sgf_passthrough *pt, struct pt_inode *dir, const char *name,
+static int create_fds(const struct sgf_req *r, struct pt_inode *dir, const char *name,
 		      const struct fuse_create_in *in, int *fd, int *buffered_fd, bool *direct)
 {
+	struct sgf_passthrough *pt = r->fs;
 	int flags = ((int)in->flags & PT_KEEP_FLAGS) | ((int)in->flags & O_EXCL);
 	mode_t mode = (mode_t)(in->mode & ~(in->umask & 0777) & 07777);
+	bool kill = (in->open_flags & FUSE_OPEN_KILL_SUIDGID) && (flags & O_TRUNC) &&
+		    !(flags & O_EXCL);
 	struct stat st;
 	int bfd, dfd;
 
 	if ((flags & O_ACCMODE) == O_ACCMODE)
 		return -EINVAL;
-	bfd = open_new(dir, name, flags, mode);
+	bfd = open_new(r, dir, name, flags, mode, kill);
 	if (bfd < 0)
 		return bfd;
 	if (fstat(bfd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -183,7 +215,7 @@ static int create_in(const struct sgf_req *r, uint64_t parent, const char *name,
 	dir = pt_get_dir(pt, parent, &err);
 	if (!dir)
 		return err;
-	err = create_fds(pt, dir, name, in, &fd, &bfd, &direct);
+	err = create_fds(r, dir, name, in, &fd, &bfd, &direct);
 	if (err)
 		goto out;
 	/* The entry is the very file we opened, whatever renames race us

@@ -3,12 +3,17 @@
 #include "pt.h"
 
 /* The negotiated limits suit us as they are; passthrough is used when it
- * was agreed (-o passthrough on a kernel that offers it). */
+ * was agreed (-o passthrough on a kernel that offers it). We clear suid
+ * and sgid ourselves where the kernel flags it (pt_killpriv.c): asked for
+ * wherever the kernel offers it. */
 int pt_init(void *fs, struct sgf_conn_info *ci)
 {
 	struct sgf_passthrough *pt = fs;
 
 	pt->passthrough = (ci->flags & FUSE_PASSTHROUGH) != 0;
+	pt->killpriv = (ci->requester_flags & FUSE_HANDLE_KILLPRIV_V2) != 0;
+	if (pt->killpriv)
+		ci->flags |= FUSE_HANDLE_KILLPRIV_V2;
 	return 0;
 }
 
@@ -24,11 +29,11 @@ void pt_destroy(void *fs)
  * statfs) run as the daemon. */
 #define AS_REQUESTER(type, r, call) \
 	{ \
-		bool switched_; \
-		type ret_ = (type)pt_creds_enter((r)->fs, (r), &switched_); \
+		struct pt_creds creds_; \
+		type ret_ = (type)pt_creds_enter((r)->fs, (r), &creds_); \
 		if (ret_ == 0) { \
 			ret_ = (call); \
-			pt_creds_leave((r)->fs, switched_); \
+			pt_creds_leave((r)->fs, &creds_); \
 		} \
 		return ret_; \
 	}

@@ -125,9 +125,14 @@ struct sgf_ops {
 	 * ci->max_write (not below 4096) and clear these bits of ci->flags:
 	 * FUSE_DO_READDIRPLUS and FUSE_READDIRPLUS_AUTO (READDIR only, then),
 	 * FUSE_EXPORT_SUPPORT, FUSE_ASYNC_READ, FUSE_PARALLEL_DIROPS,
-	 * FUSE_CACHE_SYMLINKS, FUSE_ASYNC_DIO; other changes to ci are
-	 * ignored. A nonzero return fails INIT. Start backend threads here
-	 * (not before sgf_main: its move to the background is a fork). */
+	 * FUSE_CACHE_SYMLINKS, FUSE_ASYNC_DIO. It may set
+	 * FUSE_HANDLE_KILLPRIV_V2 when ci->requester_flags has it: the kernel
+	 * then leaves clearing suid/sgid to the filesystem, which must do it
+	 * on WRITE with FUSE_WRITE_KILL_SUIDGID, SETATTR with
+	 * FATTR_KILL_SUIDGID and OPEN/CREATE with FUSE_OPEN_KILL_SUIDGID.
+	 * Other changes to ci are ignored. A nonzero return fails INIT. Start
+	 * backend threads here (not before sgf_main: its move to the
+	 * background is a fork). */
 	int (*init)(void *fs, struct sgf_conn_info *ci);
 	/* Called exactly once per session that sgf_server_run() served, after
 	 * its last request: every worker has stopped and every kept request

@@ -33,6 +33,27 @@ _Static_assert(!(SGF_WANT_BASE & FUSE_WRITEBACK_CACHE), "writeback cache with pa
  * layer. */
 #define SGF_PASSTHROUGH_STACK_DEPTH 1u
 
+/* Capabilities offered only to a filesystem whose init asks for them by
+ * setting them in ci->flags: they hand the filesystem work the kernel
+ * would otherwise do. FUSE_HANDLE_KILLPRIV_V2 (7.33): the kernel stops
+ * clearing suid/sgid itself (a SETATTR of the mode, sent as the writer,
+ * which a non-owner may not do) and flags WRITE, SETATTR (truncate,
+ * chown) and OPEN/CREATE (O_TRUNC) for the filesystem to clear them. */
+#define SGF_OPT_IN ((uint64_t)FUSE_HANDLE_KILLPRIV_V2)
+
+uint64_t sgf_init_opt_in(struct sgf_conn_info *ci, struct fuse_init_out *out, uint64_t asked)
+{
+	uint64_t added = asked & SGF_OPT_IN & ci->requester_flags & ~ci->flags;
+
+	if (!(ci->flags & FUSE_INIT_EXT))
+		added &= UINT32_MAX;
+	ci->want |= added;
+	ci->flags |= added;
+	out->flags |= (uint32_t)added;
+	out->flags2 |= (uint32_t)(added >> 32);
+	return added;
+}
+
 /* Pages the kernel uses per request when FUSE_MAX_PAGES is not agreed. */
 #define SGF_LEGACY_MAX_PAGES 32u
 

@@ -145,6 +145,8 @@ int sgf_session_do_init(struct sgf_session *se, const void *arg, size_t arg_len,
 		out->flags2 &= ~(uint32_t)(dropped >> 32);
 		if (dropped & FUSE_PASSTHROUGH)
 			sgf_init_out_set_stack_depth(out, 0);
+		/* ...and ask for those it must opt into. */
+		sgf_init_opt_in(&ci, out, theirs.flags);
 	}
 	se->conn = ci;
 	se->lim.max_write = ci.max_write;

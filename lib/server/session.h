@@ -141,6 +141,11 @@ int sgf_negotiate_init(const struct sgf_session_opts *opts, const struct fuse_in
 		       size_t arg_len, struct fuse_init_out *out, size_t *out_len,
 		       struct sgf_conn_info *ci);
 
+/* Grant the opt-in capabilities (FUSE_HANDLE_KILLPRIV_V2) a filesystem's
+ * init asked for in asked, where the requester offered them: into ci and
+ * the INIT reply out. Returns the bits added. */
+uint64_t sgf_init_opt_in(struct sgf_conn_info *ci, struct fuse_init_out *out, uint64_t asked);
+
 /* Worker threads when none are asked for: one per CPU (loop.c). */
 unsigned sgf_default_threads(void);
 

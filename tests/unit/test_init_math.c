@@ -303,6 +303,39 @@ static void check_limits(void)
 	CHECK_EQ(ci.max_write, out.max_write);
 }
 
+/* FUSE_HANDLE_KILLPRIV_V2 only where the filesystem's init asks for it
+ * and the requester offered it; asking for anything else adds nothing. */
+static void check_opt_in(void)
+{
+	struct sgf_session_opts o = { .max_pages_limit = 256 };
+	struct fuse_init_out out;
+	struct sgf_conn_info ci;
+	size_t out_len;
+	struct fuse_init_in in = init_in(7, 38, linux_flags);
+
+	CHECK_EQ(negotiate(&o, &in, sizeof(in), &out, &out_len, &ci), 0);
+	/* Not offered to a filesystem that does not ask. */
+	CHECK((ci.flags & FUSE_HANDLE_KILLPRIV_V2) == 0);
+	CHECK((out.flags & FUSE_HANDLE_KILLPRIV_V2) == 0);
+	uint64_t before = ci.flags;
+	uint32_t out_before = out.flags, out2_before = out.flags2;
+	CHECK_EQ(sgf_init_opt_in(&ci, &out, before | FUSE_HANDLE_KILLPRIV_V2 |
+					       FUSE_WRITEBACK_CACHE | FUSE_POSIX_ACL),
+		 FUSE_HANDLE_KILLPRIV_V2);
+	CHECK_EQ(ci.flags, before | FUSE_HANDLE_KILLPRIV_V2);
+	CHECK_EQ(out.flags, out_before | (uint32_t)FUSE_HANDLE_KILLPRIV_V2);
+	CHECK_EQ(out.flags2, out2_before);
+	CHECK((ci.want & FUSE_HANDLE_KILLPRIV_V2) != 0);
+	/* A second ask adds nothing. */
+	CHECK_EQ(sgf_init_opt_in(&ci, &out, FUSE_HANDLE_KILLPRIV_V2), 0);
+
+	/* A requester that does not offer it (before 7.33) never gets it. */
+	in = init_in(7, 31, linux_flags & 0xffffffffu & ~(uint64_t)FUSE_HANDLE_KILLPRIV_V2);
+	CHECK_EQ(negotiate(&o, &in, sizeof(in), &out, &out_len, &ci), 0);
+	CHECK_EQ(sgf_init_opt_in(&ci, &out, FUSE_HANDLE_KILLPRIV_V2), 0);
+	CHECK((out.flags & FUSE_HANDLE_KILLPRIV_V2) == 0);
+}
+
 int main(void)
 {
 	check_derive();
@@ -310,5 +343,6 @@ int main(void)
 	check_flags();
 	check_passthrough();
 	check_limits();
+	check_opt_in();
 	return check_exit();
 }
