@@ -94,7 +94,6 @@ def main():
     peer, lim = "libfuse passthrough_ll (peer)", "tmpfs directly (limit)"
     ku = "sgfuse kernel, io_uring"
     kpt = "sgfuse kernel, passthrough"
-    kptx = "sgfuse kernel, passthrough, xattr=off"
     out.append("| ratio | writev | readv | target |")
     out.append("|---|---|---|---|")
     checks = [
@@ -106,8 +105,6 @@ def main():
         ("kernel io_uring / libfuse peer", ku, peer, ">= 1.5x"),
         ("kernel passthrough / tmpfs directly", kpt, lim, "readv >= 0.75x"),
         ("kernel passthrough / kernel packed (/dev/fuse)", kpt, kp, "writev >= 1.2x"),
-        ("kernel passthrough, xattr=off / tmpfs directly", kptx, lim, "reported"),
-        ("kernel passthrough, xattr=off / kernel packed", kptx, kp, "reported"),
         ("kernel packed / tmpfs directly", kp, lim, "reported"),
         ("socket packed / tmpfs directly", cp, lim, "reported"),
     ]

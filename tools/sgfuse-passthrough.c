@@ -102,8 +102,8 @@ static const struct sgf_main_ext ext = {
 	.nargs = 1,
 	.help = "  backing_direct=MODE    O_DIRECT on the backing file: auto (keep it where\n"
 		"                         the backing fs accepts it), on, off (default auto)\n"
-		"  xattr=on|off           serve extended attributes (default on); off\n"
-		"                         spares every write a security.capability lookup\n",
+		"  xattr=on|off           serve extended attributes (default on; off:\n"
+		"                         every xattr call fails with EOPNOTSUPP)\n",
 	.arg = take_arg,
 	.opt = take_opt,
 	.check = check,

@@ -41,9 +41,7 @@ struct sgf_passthrough_opts {
 	double entry_timeout;   /* seconds; 0 means the default 1.0 */
 	double attr_timeout;    /* seconds; 0 means the default 1.0 */
 	/* Serve no extended attributes: every xattr op is answered ENOSYS,
-	 * which makes the kernel stop sending them. Without xattrs the kernel
-	 * also stops asking for security.capability before every write (a
-	 * round trip per write otherwise, passed-through files included). */
+	 * which makes the kernel stop sending them. */
 	bool no_xattr;
 };
 
