@@ -293,10 +293,15 @@ void pt_creds_leave(const struct sgf_passthrough *pt, struct pt_creds *c)
 	if (tl_current == c)
 		tl_current = NULL;
 	if (c->switched) {
-		/* The groups stay until the next requester's replace them: as
-		 * the daemon (fsuid 0 and its capabilities) they add nothing,
-		 * and a backing file is registered without them (suspend). */
 		restore(pt);
+		/* And no one's groups on the thread while it acts as the
+		 * daemon: root's capabilities make them moot on a local
+		 * backing fs, but not where root is squashed (NFS), where
+		 * they would lend this requester's group access to the next
+		 * op run as the daemon. A failure leaves them to the next
+		 * requester's enter, which replaces them or fails. */
+		if (set_groups(0, NULL) != 0) {
+		}
 		c->switched = false;
 	}
 	pt_groups_free(&c->groups);

@@ -38,20 +38,22 @@ static ssize_t do_io(const struct sgf_req *r, uint64_t ino, uint64_t fh, uint64_
 	h = pt_handle_get(pt, fh, ino, false);
 	if (!h)
 		return -EBADF;
+	if (kill) {
+		/* Before the data goes in, as Linux does: a set-id file never
+		 * holds a writer's bytes with its bits still on. Failing to
+		 * clear fails the write. */
+		int err = pt_kill_suidgid(r, h->fd, false, false);
+
+		if (err) {
+			pt_handle_put(pt, h);
+			return err;
+		}
+	}
 	n = one_io(fn, h->fd, iov, iovcnt, (off_t)offset);
 	if (n == -EINVAL && h->may_fallback) {
 		int bfd = pt_handle_buffered_fd(h);
 
 		n = bfd < 0 ? bfd : one_io(fn, bfd, iov, iovcnt, (off_t)offset);
-	}
-	if (kill && n >= 0) {
-		/* Once the data is in (Linux clears before writing, so a
-		 * failed write keeps the bits here); failing to clear fails
-		 * the write, as it would in Linux. */
-		int err = pt_kill_suidgid(r, h->fd, false, false);
-
-		if (err)
-			n = err;
 	}
 	pt_handle_put(pt, h);
 	return n;
