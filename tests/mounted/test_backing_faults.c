@@ -24,6 +24,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -190,6 +191,15 @@ static void test_enospc(void)
 	/* Space freed, a small write goes in again. */
 	CHECK(alive(pid));
 	CHECK_OK(unlink(H_PATH(path, h_mnt(), "other")));
+	/* The backing tmpfs frees the file's pages when its inode goes, and
+	 * the daemon holds it (its node's fd) until the kernel sends FORGET,
+	 * which follows the unlink a moment later: wait for the space. */
+	for (int ms = 0; ms < 3000; ms += 10) {
+		struct statvfs vfs;
+		if (statvfs(h_backing(), &vfs) == 0 && vfs.f_bavail * vfs.f_frsize >= SEG)
+			break;
+		usleep(10000);
+	}
 	int fd = open(H_PATH(path, h_mnt(), "fill"), O_WRONLY | O_DIRECT | O_CLOEXEC);
 	CHECK(fd >= 0);
 	if (fd >= 0) {
