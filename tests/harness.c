@@ -447,6 +447,26 @@ int h_stop_sig(int sig)
 	return code;
 }
 
+struct h_pp *h_pp(struct h_pp *p, const char *name)
+{
+	H_PATH(p->m, h_mnt(), name);
+	H_PATH(p->b, h_backing(), name);
+	return p;
+}
+
+bool h_content_is(const char *path, const char *text)
+{
+	char buf[4096];
+	ssize_t n = h_read_file(path, buf, sizeof(buf));
+
+	if (n < 0 || strcmp(buf, text) != 0) {
+		fprintf(stderr, "  %s: \"%s\" (want \"%s\")\n", path, n < 0 ? strerror((int)-n) : buf,
+			text);
+		return false;
+	}
+	return true;
+}
+
 ssize_t h_read_file(const char *path, char *buf, size_t size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

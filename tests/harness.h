@@ -34,6 +34,16 @@ bool h_uring(void);
 char *h_join(char *buf, size_t size, const char *dir, const char *name);
 #define H_PATH(buf, dir, name) h_join((buf), sizeof(buf), (dir), (name))
 
+/* Paths on the mount (m) and in the backing dir (b) for one name. */
+struct h_pp {
+	char m[4096], b[4096];
+};
+struct h_pp *h_pp(struct h_pp *p, const char *name);
+
+/* Does the file at path hold exactly text? When not, says on stderr what
+ * it holds (or why it cannot be read). */
+bool h_content_is(const char *path, const char *text);
+
 /* Start the daemon in the foreground:
  *   DAEMON -f -o stats_file=STATS[,opts][,$SGF_TEST_OPTS] BACKING MNT
  * and wait until the mount is live. Fails the test (exit) on error.

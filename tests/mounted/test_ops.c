@@ -20,18 +20,6 @@
 #include <unistd.h>
 #include "harness.h"
 
-/* Paths on the mount (m) and in the backing dir (b) for one name. */
-struct pp {
-	char m[4096], b[4096];
-};
-
-static struct pp *pp(struct pp *p, const char *name)
-{
-	H_PATH(p->m, h_mnt(), name);
-	H_PATH(p->b, h_backing(), name);
-	return p;
-}
-
 static void put(const char *path, const char *text, mode_t mode)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
@@ -40,23 +28,11 @@ static void put(const char *path, const char *text, mode_t mode)
 	close(fd);
 }
 
-static bool content_is(const char *path, const char *text)
-{
-	char buf[4096];
-	ssize_t n = h_read_file(path, buf, sizeof(buf));
-	if (n < 0 || strcmp(buf, text) != 0) {
-		fprintf(stderr, "  %s: \"%s\" (want \"%s\")\n", path, n < 0 ? strerror((int)-n) : buf,
-			text);
-		return false;
-	}
-	return true;
-}
-
 static void test_lookup_stat(void)
 {
-	struct pp p;
+	struct h_pp p;
 	struct stat sm, sb;
-	pp(&p, "f1");
+	h_pp(&p, "f1");
 	put(p.b, "hello, world", 0640);
 	CHECK_OK(stat(p.m, &sm));
 	CHECK_OK(stat(p.b, &sb));
@@ -67,19 +43,19 @@ static void test_lookup_stat(void)
 	CHECK_EQ(sm.st_gid, sb.st_gid);
 	CHECK_EQ(sm.st_mtim.tv_sec, sb.st_mtim.tv_sec);
 	CHECK_EQ(sm.st_mtim.tv_nsec, sb.st_mtim.tv_nsec);
-	CHECK(content_is(p.m, "hello, world"));
+	CHECK(h_content_is(p.m, "hello, world"));
 	struct stat st;
 	CHECK_OK(stat(h_mnt(), &st));
 	CHECK(S_ISDIR(st.st_mode));
-	CHECK_ERR(stat(pp(&p, "does-not-exist")->m, &st), ENOENT);
-	CHECK_ERR(stat(pp(&p, "f1/below-a-file")->m, &st), ENOTDIR);
+	CHECK_ERR(stat(h_pp(&p, "does-not-exist")->m, &st), ENOENT);
+	CHECK_ERR(stat(h_pp(&p, "f1/below-a-file")->m, &st), ENOTDIR);
 }
 
 static void test_setattr(void)
 {
-	struct pp p;
+	struct h_pp p;
 	struct stat sb;
-	pp(&p, "f2");
+	h_pp(&p, "f2");
 	put(p.m, "0123456789abcdef", 0644);
 	CHECK_OK(chmod(p.m, 0600));
 	CHECK_OK(stat(p.b, &sb));
@@ -92,7 +68,7 @@ static void test_setattr(void)
 	CHECK_OK(truncate(p.m, 10));
 	CHECK_OK(stat(p.b, &sb));
 	CHECK_EQ(sb.st_size, 10);
-	CHECK(content_is(p.b, "0123456789"));
+	CHECK(h_content_is(p.b, "0123456789"));
 
 	int fd = open(p.m, O_RDWR);
 	CHECK(fd >= 0);
@@ -117,15 +93,15 @@ static void test_setattr(void)
 	CHECK_EQ(sb.st_mtim.tv_sec, 1600000000);
 	CHECK_EQ(sb.st_mtim.tv_nsec, 5);
 	close(fd);
-	CHECK_ERR(truncate(pp(&p, "no-such-file")->m, 0), ENOENT);
+	CHECK_ERR(truncate(h_pp(&p, "no-such-file")->m, 0), ENOENT);
 }
 
 static void test_symlink(void)
 {
-	struct pp p;
+	struct h_pp p;
 	char buf[256];
 	struct stat st;
-	pp(&p, "ln");
+	h_pp(&p, "ln");
 	CHECK_OK(symlink("some/target", p.m));
 	ssize_t n = readlink(p.b, buf, sizeof(buf));
 	CHECK_EQ(n, 11);
@@ -140,46 +116,46 @@ static void test_symlink(void)
 	CHECK(S_ISLNK(st.st_mode));
 	CHECK_EQ(st.st_size, 11);
 	/* A link made in the backing dir reads back through the mount. */
-	struct pp q;
-	pp(&q, "ln2");
+	struct h_pp q;
+	h_pp(&q, "ln2");
 	CHECK_OK(symlink("f1", q.b));
-	CHECK(content_is(q.m, "hello, world"));
+	CHECK(h_content_is(q.m, "hello, world"));
 	CHECK_ERR(symlink("x", p.m), EEXIST);
-	CHECK_ERR(readlink(pp(&q, "f1")->m, buf, sizeof(buf)), EINVAL);
+	CHECK_ERR(readlink(h_pp(&q, "f1")->m, buf, sizeof(buf)), EINVAL);
 }
 
 static void test_mknod(void)
 {
-	struct pp p;
+	struct h_pp p;
 	struct stat st;
-	CHECK_OK(mkfifo(pp(&p, "fifo")->m, 0640));
+	CHECK_OK(mkfifo(h_pp(&p, "fifo")->m, 0640));
 	CHECK_OK(lstat(p.b, &st));
 	CHECK(S_ISFIFO(st.st_mode));
 	CHECK_EQ(st.st_mode & 07777, 0640);
 	CHECK_OK(lstat(p.m, &st));
 	CHECK(S_ISFIFO(st.st_mode));
-	CHECK_OK(mknod(pp(&p, "regnode")->m, S_IFREG | 0604, 0));
+	CHECK_OK(mknod(h_pp(&p, "regnode")->m, S_IFREG | 0604, 0));
 	CHECK_OK(lstat(p.b, &st));
 	CHECK(S_ISREG(st.st_mode));
 	CHECK_EQ(st.st_mode & 07777, 0604);
-	CHECK_OK(mknod(pp(&p, "chardev")->m, S_IFCHR | 0600, makedev(1, 3)));
+	CHECK_OK(mknod(h_pp(&p, "chardev")->m, S_IFCHR | 0600, makedev(1, 3)));
 	CHECK_OK(lstat(p.b, &st));
 	CHECK(S_ISCHR(st.st_mode));
 	CHECK_EQ(major(st.st_rdev), 1);
 	CHECK_EQ(minor(st.st_rdev), 3);
-	CHECK_ERR(mkfifo(pp(&p, "fifo")->m, 0640), EEXIST);
+	CHECK_ERR(mkfifo(h_pp(&p, "fifo")->m, 0640), EEXIST);
 }
 
 static void test_dirs_unlink(void)
 {
-	struct pp p, q;
+	struct h_pp p, q;
 	struct stat st;
-	CHECK_OK(mkdir(pp(&p, "d")->m, 0750));
+	CHECK_OK(mkdir(h_pp(&p, "d")->m, 0750));
 	CHECK_OK(stat(p.b, &st));
 	CHECK(S_ISDIR(st.st_mode));
 	CHECK_EQ(st.st_mode & 07777, 0750);
 	CHECK_ERR(mkdir(p.m, 0755), EEXIST);
-	put(pp(&q, "d/x")->m, "x", 0644);
+	put(h_pp(&q, "d/x")->m, "x", 0644);
 	CHECK_OK(access(q.b, F_OK));
 	CHECK_ERR(rmdir(p.m), ENOTEMPTY);
 	CHECK_ERR(unlink(p.m), EISDIR);
@@ -190,68 +166,68 @@ static void test_dirs_unlink(void)
 	CHECK_OK(rmdir(p.m));
 	CHECK_ERR(access(p.b, F_OK), ENOENT);
 	CHECK_ERR(rmdir(p.m), ENOENT);
-	CHECK_ERR(mkdir(pp(&p, "nodir/sub")->m, 0755), ENOENT);
-	CHECK_ERR(mkdir(pp(&p, "f1/sub")->m, 0755), ENOTDIR);
+	CHECK_ERR(mkdir(h_pp(&p, "nodir/sub")->m, 0755), ENOENT);
+	CHECK_ERR(mkdir(h_pp(&p, "f1/sub")->m, 0755), ENOTDIR);
 }
 
 static void test_rename(void)
 {
-	struct pp a, b, c, d;
-	pp(&a, "ra");
-	pp(&b, "rb");
-	pp(&c, "rc");
+	struct h_pp a, b, c, d;
+	h_pp(&a, "ra");
+	h_pp(&b, "rb");
+	h_pp(&c, "rc");
 	put(a.m, "A", 0644);
 	put(b.m, "B", 0644);
 	CHECK_OK(rename(a.m, c.m));
 	CHECK_ERR(access(a.b, F_OK), ENOENT);
-	CHECK(content_is(c.b, "A"));
+	CHECK(h_content_is(c.b, "A"));
 	CHECK_ERR(renameat2(AT_FDCWD, c.m, AT_FDCWD, b.m, RENAME_NOREPLACE), EEXIST);
-	CHECK(content_is(b.b, "B"));
-	CHECK(content_is(c.b, "A"));
+	CHECK(h_content_is(b.b, "B"));
+	CHECK(h_content_is(c.b, "A"));
 	CHECK_OK(renameat2(AT_FDCWD, c.m, AT_FDCWD, b.m, RENAME_EXCHANGE));
-	CHECK(content_is(b.b, "A"));
-	CHECK(content_is(c.b, "B"));
-	CHECK(content_is(b.m, "A"));
-	CHECK(content_is(c.m, "B"));
+	CHECK(h_content_is(b.b, "A"));
+	CHECK(h_content_is(c.b, "B"));
+	CHECK(h_content_is(b.m, "A"));
+	CHECK(h_content_is(c.m, "B"));
 	CHECK_OK(renameat2(AT_FDCWD, c.m, AT_FDCWD, a.m, RENAME_NOREPLACE));
-	CHECK(content_is(a.b, "B"));
+	CHECK(h_content_is(a.b, "B"));
 	CHECK_ERR(renameat2(AT_FDCWD, c.m, AT_FDCWD, b.m, RENAME_EXCHANGE), ENOENT);
 	/* Overwriting rename. */
 	CHECK_OK(rename(a.m, b.m));
-	CHECK(content_is(b.b, "B"));
+	CHECK(h_content_is(b.b, "B"));
 	CHECK_ERR(access(a.b, F_OK), ENOENT);
 
 	/* Across directories, and directories themselves. */
-	CHECK_OK(mkdir(pp(&c, "rd1")->m, 0755));
-	CHECK_OK(mkdir(pp(&d, "rd2")->m, 0755));
-	CHECK_OK(rename(b.m, pp(&a, "rd1/moved")->m));
-	CHECK(content_is(a.b, "B"));
-	CHECK_OK(rename(c.m, pp(&b, "rd2/rd1")->m));
-	CHECK(content_is(pp(&a, "rd2/rd1/moved")->b, "B"));
-	CHECK_ERR(rename(pp(&a, "rd2")->m, pp(&b, "rd2/rd1/inside")->m), EINVAL);
+	CHECK_OK(mkdir(h_pp(&c, "rd1")->m, 0755));
+	CHECK_OK(mkdir(h_pp(&d, "rd2")->m, 0755));
+	CHECK_OK(rename(b.m, h_pp(&a, "rd1/moved")->m));
+	CHECK(h_content_is(a.b, "B"));
+	CHECK_OK(rename(c.m, h_pp(&b, "rd2/rd1")->m));
+	CHECK(h_content_is(h_pp(&a, "rd2/rd1/moved")->b, "B"));
+	CHECK_ERR(rename(h_pp(&a, "rd2")->m, h_pp(&b, "rd2/rd1/inside")->m), EINVAL);
 	/* A file over a non-empty dir, a dir over a non-empty dir, a dir over a file. */
-	put(pp(&a, "rfile")->m, "f", 0644);
-	CHECK_ERR(rename(a.m, pp(&b, "rd2")->m), EISDIR);
-	CHECK_OK(mkdir(pp(&c, "rd3")->m, 0755));
-	CHECK_ERR(rename(c.m, pp(&b, "rd2")->m), ENOTEMPTY);
+	put(h_pp(&a, "rfile")->m, "f", 0644);
+	CHECK_ERR(rename(a.m, h_pp(&b, "rd2")->m), EISDIR);
+	CHECK_OK(mkdir(h_pp(&c, "rd3")->m, 0755));
+	CHECK_ERR(rename(c.m, h_pp(&b, "rd2")->m), ENOTEMPTY);
 	CHECK_ERR(rename(c.m, a.m), ENOTDIR);
-	CHECK_ERR(rename(pp(&a, "no-such")->m, pp(&b, "whatever")->m), ENOENT);
+	CHECK_ERR(rename(h_pp(&a, "no-such")->m, h_pp(&b, "whatever")->m), ENOENT);
 
 	/* Across filesystems: the VFS refuses with EXDEV. */
 	char outside[4096];
 	H_PATH(outside, h_root(), "outside/xdev");
 	put(outside, "x", 0644);
-	CHECK_ERR(rename(outside, pp(&a, "xdev")->m), EXDEV);
-	CHECK_ERR(rename(pp(&b, "rfile")->m, outside), EXDEV);
+	CHECK_ERR(rename(outside, h_pp(&a, "xdev")->m), EXDEV);
+	CHECK_ERR(rename(h_pp(&b, "rfile")->m, outside), EXDEV);
 	CHECK_ERR(link(outside, a.m), EXDEV);
 }
 
 static void test_link(void)
 {
-	struct pp a, b;
+	struct h_pp a, b;
 	struct stat sa, sb, ba;
-	put(pp(&a, "la")->m, "linked", 0644);
-	CHECK_OK(link(a.m, pp(&b, "lb")->m));
+	put(h_pp(&a, "la")->m, "linked", 0644);
+	CHECK_OK(link(a.m, h_pp(&b, "lb")->m));
 	CHECK_OK(stat(a.b, &ba));
 	CHECK_EQ(ba.st_nlink, 2);
 	CHECK_OK(stat(b.b, &sb));
@@ -260,19 +236,19 @@ static void test_link(void)
 	CHECK_OK(stat(b.m, &sb));
 	CHECK_EQ(sa.st_ino, sb.st_ino);
 	CHECK_EQ(sb.st_nlink, 2);
-	CHECK(content_is(b.m, "linked"));
+	CHECK(h_content_is(b.m, "linked"));
 	CHECK_ERR(link(a.m, b.m), EEXIST);
-	CHECK_ERR(link(pp(&a, "no-such")->m, pp(&b, "lc")->m), ENOENT);
-	CHECK_OK(unlink(pp(&a, "la")->m));
-	CHECK_OK(stat(pp(&b, "lb")->m, &sb));
+	CHECK_ERR(link(h_pp(&a, "no-such")->m, h_pp(&b, "lc")->m), ENOENT);
+	CHECK_OK(unlink(h_pp(&a, "la")->m));
+	CHECK_OK(stat(h_pp(&b, "lb")->m, &sb));
 	CHECK_EQ(sb.st_nlink, 1);
 }
 
 static void test_open_rw(void)
 {
-	struct pp p, q;
+	struct h_pp p, q;
 	struct stat st;
-	pp(&p, "rw");
+	h_pp(&p, "rw");
 	int fd = open(p.m, O_CREAT | O_EXCL | O_RDWR, 0640);
 	CHECK(fd >= 0);
 	CHECK_OK(stat(p.b, &st));
@@ -311,7 +287,7 @@ static void test_open_rw(void)
 	CHECK_OK(stat(p.b, &st));
 	CHECK_EQ(st.st_size, 0);
 
-	CHECK_OK(mkdir(pp(&q, "odir")->m, 0755));
+	CHECK_OK(mkdir(h_pp(&q, "odir")->m, 0755));
 	CHECK_ERR(open(q.m, O_WRONLY), EISDIR);
 	CHECK_ERR(open(q.m, O_RDWR), EISDIR);
 	fd = open(q.m, O_RDONLY | O_DIRECTORY);
@@ -319,9 +295,9 @@ static void test_open_rw(void)
 	CHECK_OK(fsync(fd));
 	close(fd);
 	CHECK_ERR(open(p.m, O_RDONLY | O_DIRECTORY), ENOTDIR);
-	CHECK_ERR(open(pp(&q, "rw/x")->m, O_RDONLY), ENOTDIR);
-	CHECK_ERR(open(pp(&q, "absent")->m, O_RDONLY), ENOENT);
-	CHECK_ERR(open(pp(&q, "absent/x")->m, O_RDONLY | O_CREAT, 0644), ENOENT);
+	CHECK_ERR(open(h_pp(&q, "rw/x")->m, O_RDONLY), ENOTDIR);
+	CHECK_ERR(open(h_pp(&q, "absent")->m, O_RDONLY), ENOENT);
+	CHECK_ERR(open(h_pp(&q, "absent/x")->m, O_RDONLY | O_CREAT, 0644), ENOENT);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -333,9 +309,9 @@ static int cmp_str(const void *a, const void *b)
 static void test_readdir(void)
 {
 	enum { N = 600 };
-	struct pp p;
+	struct h_pp p;
 	char name[128], path[4096];
-	CHECK_OK(mkdir(pp(&p, "many")->b, 0755));
+	CHECK_OK(mkdir(h_pp(&p, "many")->b, 0755));
 	for (int i = 0; i < N; i++) {
 		snprintf(name, sizeof(name), "a-rather-long-file-name-to-fill-pages-%04d", i);
 		H_PATH(path, p.b, name);
@@ -379,7 +355,7 @@ static void test_readdir(void)
 		free(seen);
 	}
 	/* An empty directory lists nothing but dots. */
-	CHECK_OK(mkdir(pp(&p, "emptydir")->m, 0755));
+	CHECK_OK(mkdir(h_pp(&p, "emptydir")->m, 0755));
 	DIR *d = opendir(p.m);
 	CHECK(d != NULL);
 	struct dirent *de;
@@ -387,7 +363,7 @@ static void test_readdir(void)
 		CHECK(!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."));
 	if (d)
 		closedir(d);
-	CHECK_ERR(opendir(pp(&p, "f1")->m) == NULL ? -1 : 0, ENOTDIR);
+	CHECK_ERR(opendir(h_pp(&p, "f1")->m) == NULL ? -1 : 0, ENOTDIR);
 }
 
 static void test_statfs(void)
@@ -404,9 +380,9 @@ static void test_statfs(void)
 
 static void test_xattr(void)
 {
-	struct pp p;
+	struct h_pp p;
 	char buf[256];
-	put(pp(&p, "xa")->m, "x", 0644);
+	put(h_pp(&p, "xa")->m, "x", 0644);
 	if (setxattr(p.b, "user.probe", "1", 1, 0) != 0) {
 		printf("xattr: backing fs refuses user.* (%s); skipping\n", strerror(errno));
 		return;
@@ -445,28 +421,28 @@ static void test_xattr(void)
 	CHECK_ERR(getxattr(p.m, "user.test", buf, sizeof(buf)), ENODATA);
 	CHECK_ERR(removexattr(p.m, "user.test"), ENODATA);
 	/* On a directory as well. */
-	CHECK_OK(mkdir(pp(&p, "xdir")->m, 0755));
+	CHECK_OK(mkdir(h_pp(&p, "xdir")->m, 0755));
 	CHECK_OK(setxattr(p.m, "user.d", "dir", 3, 0));
 	CHECK_EQ(getxattr(p.b, "user.d", buf, sizeof(buf)), 3);
 }
 
 static void test_access(void)
 {
-	struct pp p;
-	put(pp(&p, "acc")->m, "a", 0644);
+	struct h_pp p;
+	put(h_pp(&p, "acc")->m, "a", 0644);
 	CHECK_OK(access(p.m, F_OK));
 	CHECK_OK(access(p.m, R_OK | W_OK));
 	CHECK_ERR(access(p.m, X_OK), EACCES);
 	CHECK_OK(chmod(p.m, 0755));
 	CHECK_OK(access(p.m, X_OK));
-	CHECK_ERR(access(pp(&p, "no-such")->m, F_OK), ENOENT);
+	CHECK_ERR(access(h_pp(&p, "no-such")->m, F_OK), ENOENT);
 }
 
 static void test_fallocate(void)
 {
-	struct pp p;
+	struct h_pp p;
 	struct stat st;
-	int fd = open(pp(&p, "falloc")->m, O_CREAT | O_RDWR, 0644);
+	int fd = open(h_pp(&p, "falloc")->m, O_CREAT | O_RDWR, 0644);
 	CHECK(fd >= 0);
 	CHECK_OK(fallocate(fd, 0, 0, 1 << 20));
 	CHECK_OK(stat(p.b, &st));
@@ -486,8 +462,8 @@ static void test_fallocate(void)
 
 static void test_lseek(void)
 {
-	struct pp p;
-	pp(&p, "sparse");
+	struct h_pp p;
+	h_pp(&p, "sparse");
 	int bfd = open(p.b, O_CREAT | O_RDWR, 0644);
 	REQUIRE(bfd >= 0);
 	static char block[4096];
@@ -511,27 +487,27 @@ static void test_lseek(void)
 static void test_long_names(void)
 {
 	char name[NAME_MAX + 2], target[PATH_MAX], buf[PATH_MAX + 1];
-	struct pp p, q;
+	struct h_pp p, q;
 	struct stat st;
 	memset(name, 'L', NAME_MAX);
 	name[NAME_MAX] = '\0';
-	put(pp(&p, name)->m, "long", 0644);
-	CHECK(content_is(p.b, "long"));
+	put(h_pp(&p, name)->m, "long", 0644);
+	CHECK(h_content_is(p.b, "long"));
 	name[0] = 'M';
-	CHECK_OK(rename(p.m, pp(&q, name)->m));
-	CHECK(content_is(q.b, "long"));
+	CHECK_OK(rename(p.m, h_pp(&q, name)->m));
+	CHECK(h_content_is(q.b, "long"));
 	CHECK_OK(stat(q.m, &st));
 	/* The kernel passes names up to 1024 bytes on; a 256-byte one must
 	 * come back as ENAMETOOLONG, as from any Linux filesystem. */
 	name[NAME_MAX] = 'L';
 	name[NAME_MAX + 1] = '\0';
-	CHECK_ERR(open(pp(&p, name)->m, O_CREAT | O_WRONLY, 0644), ENAMETOOLONG);
+	CHECK_ERR(open(h_pp(&p, name)->m, O_CREAT | O_WRONLY, 0644), ENAMETOOLONG);
 
 	memset(target, 't', sizeof(target) - 1);
 	target[sizeof(target) - 1] = '\0';
 	for (size_t i = 100; i < sizeof(target) - 1; i += 100)
 		target[i] = '/';
-	CHECK_OK(symlink(target, pp(&p, "longlink")->m));
+	CHECK_OK(symlink(target, h_pp(&p, "longlink")->m));
 	ssize_t n = readlink(p.b, buf, sizeof(buf));
 	CHECK_EQ(n, PATH_MAX - 1);
 	CHECK(n == PATH_MAX - 1 && memcmp(buf, target, (size_t)n) == 0);
@@ -543,10 +519,10 @@ static void test_long_names(void)
 /* An open file that is unlinked lives on through its descriptor. */
 static void test_orphan(void)
 {
-	struct pp p;
+	struct h_pp p;
 	struct stat st;
 	char buf[16];
-	int fd = open(pp(&p, "orphan")->m, O_CREAT | O_RDWR, 0644);
+	int fd = open(h_pp(&p, "orphan")->m, O_CREAT | O_RDWR, 0644);
 	CHECK(fd >= 0);
 	CHECK_OK(unlink(p.m));
 	CHECK_ERR(access(p.b, F_OK), ENOENT);
@@ -566,12 +542,12 @@ static void test_orphan(void)
 /* O_DIRECT at and around the end of file. */
 static void test_direct_edges(void)
 {
-	struct pp p;
+	struct h_pp p;
 	struct stat st;
 	unsigned char *buf;
 	REQUIRE(posix_memalign((void **)&buf, 4096, 3 * 4096) == 0);
 	memset(buf, 'q', 3 * 4096);
-	int fd = open(pp(&p, "direct")->m, O_CREAT | O_RDWR | O_DIRECT, 0644);
+	int fd = open(h_pp(&p, "direct")->m, O_CREAT | O_RDWR | O_DIRECT, 0644);
 	CHECK(fd >= 0);
 	CHECK_EQ(pwrite(fd, buf, 4096, 0), 4096);
 	/* Across the end: the bytes that exist; at the end: nothing. */
@@ -613,8 +589,8 @@ static void test_direct_edges(void)
 /* telldir/seekdir: resuming from a cookie gives the same remainder. */
 static void test_seekdir(void)
 {
-	struct pp p;
-	DIR *d = opendir(pp(&p, "many")->m);
+	struct h_pp p;
+	DIR *d = opendir(h_pp(&p, "many")->m);
 	CHECK(d != NULL);
 	if (!d)
 		return;
@@ -643,9 +619,9 @@ static void test_seekdir(void)
 
 static void test_big_xattr(void)
 {
-	struct pp p;
+	struct h_pp p;
 	static char value[65536], back[65536];
-	put(pp(&p, "bigx")->m, "x", 0644);
+	put(h_pp(&p, "bigx")->m, "x", 0644);
 	for (size_t i = 0; i < sizeof(value); i++)
 		value[i] = (char)(i * 13);
 	if (setxattr(p.b, "user.big", value, sizeof(value), 0) != 0) {
@@ -666,12 +642,12 @@ static void test_big_xattr(void)
  * copies itself), shared mmap writes, and running a program from the mount. */
 static void test_copy_mmap_exec(void)
 {
-	struct pp a, b;
+	struct h_pp a, b;
 	static char data[200000], back[200000];
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (char)(i * 11 + 3);
-	int in = open(pp(&a, "cfr-src")->m, O_CREAT | O_RDWR, 0644);
-	int out = open(pp(&b, "cfr-dst")->m, O_CREAT | O_RDWR, 0644);
+	int in = open(h_pp(&a, "cfr-src")->m, O_CREAT | O_RDWR, 0644);
+	int out = open(h_pp(&b, "cfr-dst")->m, O_CREAT | O_RDWR, 0644);
 	CHECK(in >= 0 && out >= 0);
 	CHECK_EQ(write(in, data, sizeof(data)), sizeof(data));
 	loff_t off_in = 0, off_out = 0;
@@ -690,7 +666,7 @@ static void test_copy_mmap_exec(void)
 	CHECK(memcmp(back, data, sizeof(data) - 1) == 0);
 
 	/* MAP_SHARED writes reach the backing file after msync. */
-	int fd = open(pp(&a, "mapped")->m, O_CREAT | O_RDWR, 0644);
+	int fd = open(h_pp(&a, "mapped")->m, O_CREAT | O_RDWR, 0644);
 	CHECK(fd >= 0);
 	CHECK_OK(ftruncate(fd, 3 * 4096));
 	char *map = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -711,7 +687,7 @@ static void test_copy_mmap_exec(void)
 	int src = open("/bin/true", O_RDONLY);
 	if (src < 0)
 		return;
-	int dst = open(pp(&a, "true")->m, O_CREAT | O_WRONLY | O_TRUNC, 0755);
+	int dst = open(h_pp(&a, "true")->m, O_CREAT | O_WRONLY | O_TRUNC, 0755);
 	CHECK(dst >= 0);
 	char buf[65536];
 	ssize_t n;

@@ -16,30 +16,6 @@
 #include <unistd.h>
 #include "harness.h"
 
-struct pp {
-	char m[4096], b[4096];
-};
-
-static struct pp *pp(struct pp *p, const char *name)
-{
-	H_PATH(p->m, h_mnt(), name);
-	H_PATH(p->b, h_backing(), name);
-	return p;
-}
-
-static bool content_is(const char *path, const char *text)
-{
-	char buf[256];
-	ssize_t n = h_read_file(path, buf, sizeof(buf));
-
-	if (n < 0 || strcmp(buf, text) != 0) {
-		fprintf(stderr, "  %s: \"%s\" (want \"%s\")\n", path,
-			n < 0 ? strerror((int)-n) : buf, text);
-		return false;
-	}
-	return true;
-}
-
 /* Names in the backing directory, "." and ".." left out. */
 static int backing_entries(void)
 {
@@ -76,7 +52,7 @@ static int tmpfile_in_mnt(int extra_flags, mode_t mode)
 
 static void test_linked_by_fd(void)
 {
-	struct pp p;
+	struct h_pp p;
 	struct stat st;
 	int before = backing_entries();
 	int fd = tmpfile_in_mnt(0, 0640);
@@ -89,24 +65,24 @@ static void test_linked_by_fd(void)
 	CHECK_EQ(pwrite(fd, "written unnamed", 15, 0), 15);
 	CHECK_EQ(backing_entries(), before); /* still no name anywhere */
 
-	CHECK_OK(linkat(fd, "", AT_FDCWD, pp(&p, "tmp-by-fd")->m, AT_EMPTY_PATH));
+	CHECK_OK(linkat(fd, "", AT_FDCWD, h_pp(&p, "tmp-by-fd")->m, AT_EMPTY_PATH));
 	CHECK_OK(fstat(fd, &st));
 	CHECK_EQ(st.st_nlink, 1);
 	CHECK_EQ(backing_entries(), before + 1);
-	CHECK(content_is(p.m, "written unnamed"));
-	CHECK(content_is(p.b, "written unnamed"));
+	CHECK(h_content_is(p.m, "written unnamed"));
+	CHECK(h_content_is(p.b, "written unnamed"));
 	/* The open fd and the name are one file. */
 	CHECK_EQ(pwrite(fd, "W", 1, 0), 1);
-	CHECK(content_is(p.m, "Written unnamed"));
+	CHECK(h_content_is(p.m, "Written unnamed"));
 	close(fd);
-	CHECK(content_is(p.m, "Written unnamed"));
+	CHECK(h_content_is(p.m, "Written unnamed"));
 	CHECK_OK(stat(p.b, &st));
 	CHECK_EQ(st.st_mode & 07777, 0640);
 }
 
 static void test_linked_by_proc(void)
 {
-	struct pp p;
+	struct h_pp p;
 	char proc[64];
 	int fd = tmpfile_in_mnt(O_DIRECT, 0600);
 
@@ -118,7 +94,7 @@ static void test_linked_by_proc(void)
 	CHECK_EQ(pwrite(fd, buf, 4096, 0), 4096);
 	free(buf);
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	CHECK_OK(linkat(AT_FDCWD, proc, AT_FDCWD, pp(&p, "tmp-by-proc")->m, AT_SYMLINK_FOLLOW));
+	CHECK_OK(linkat(AT_FDCWD, proc, AT_FDCWD, h_pp(&p, "tmp-by-proc")->m, AT_SYMLINK_FOLLOW));
 	close(fd);
 	struct stat st;
 	CHECK_OK(stat(p.b, &st));
@@ -137,14 +113,14 @@ static void test_linked_by_proc(void)
 
 static void test_excl_never_linked(void)
 {
-	struct pp p;
+	struct h_pp p;
 	char proc[64];
 	int before = backing_entries();
 	int fd = tmpfile_in_mnt(O_EXCL, 0600);
 
 	REQUIRE(fd >= 0);
 	CHECK_EQ(write(fd, "x", 1), 1);
-	CHECK_ERR(linkat(fd, "", AT_FDCWD, pp(&p, "tmp-excl")->m, AT_EMPTY_PATH), ENOENT);
+	CHECK_ERR(linkat(fd, "", AT_FDCWD, h_pp(&p, "tmp-excl")->m, AT_EMPTY_PATH), ENOENT);
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	CHECK_ERR(linkat(AT_FDCWD, proc, AT_FDCWD, p.m, AT_SYMLINK_FOLLOW), ENOENT);
 	CHECK_ERR(access(p.b, F_OK), ENOENT);
@@ -176,11 +152,11 @@ static void test_unlinked_leaves_nothing(void)
  * user has (the /proc link), belongs to that user in the backing dir. */
 static void test_owned_by_requester(void)
 {
-	struct pp d, p;
+	struct h_pp d, p;
 	struct stat st = { 0 };
 
-	CHECK_OK(mkdir(pp(&d, "open")->m, 0777));
-	pp(&p, "open/users-tmp");
+	CHECK_OK(mkdir(h_pp(&d, "open")->m, 0777));
+	h_pp(&p, "open/users-tmp");
 	fflush(NULL);
 	pid_t pid = fork();
 	REQUIRE(pid >= 0);
@@ -205,7 +181,7 @@ static void test_owned_by_requester(void)
 	CHECK_EQ(st.st_uid, NOBODY);
 	CHECK_EQ(st.st_gid, NOBODY);
 	CHECK_EQ(st.st_mode & 07777, 0600);
-	CHECK(content_is(p.b, "mine"));
+	CHECK(h_content_is(p.b, "mine"));
 }
 
 int main(int argc, char **argv)

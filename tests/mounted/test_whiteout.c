@@ -11,30 +11,6 @@
 #include <unistd.h>
 #include "harness.h"
 
-struct pp {
-	char m[4096], b[4096];
-};
-
-static struct pp *pp(struct pp *p, const char *name)
-{
-	H_PATH(p->m, h_mnt(), name);
-	H_PATH(p->b, h_backing(), name);
-	return p;
-}
-
-static bool content_is(const char *path, const char *text)
-{
-	char buf[256];
-	ssize_t n = h_read_file(path, buf, sizeof(buf));
-
-	if (n < 0 || strcmp(buf, text) != 0) {
-		fprintf(stderr, "  %s: \"%s\" (want \"%s\")\n", path,
-			n < 0 ? strerror((int)-n) : buf, text);
-		return false;
-	}
-	return true;
-}
-
 static bool is_whiteout(const char *path)
 {
 	struct stat st;
@@ -69,54 +45,54 @@ static int dir_type(const char *name)
 
 static void test_whiteout(void)
 {
-	struct pp a, b, c;
+	struct h_pp a, b, c;
 
-	pp(&a, "wa");
-	pp(&b, "wb");
+	h_pp(&a, "wa");
+	h_pp(&b, "wb");
 	REQUIRE(h_write_file(a.m, "A", 1) == 0);
 	CHECK_OK(renameat2(AT_FDCWD, a.m, AT_FDCWD, b.m, RENAME_WHITEOUT));
-	CHECK(content_is(b.b, "A"));
-	CHECK(content_is(b.m, "A"));
+	CHECK(h_content_is(b.b, "A"));
+	CHECK(h_content_is(b.m, "A"));
 	CHECK(is_whiteout(a.b));
 	CHECK(is_whiteout(a.m));
 	CHECK_EQ(dir_type("wa"), DT_CHR);
 
 	/* Over an existing target: replaced, whiteout left behind. */
-	pp(&c, "wc");
+	h_pp(&c, "wc");
 	REQUIRE(h_write_file(c.m, "C", 1) == 0);
 	CHECK_OK(renameat2(AT_FDCWD, c.m, AT_FDCWD, b.m, RENAME_WHITEOUT));
-	CHECK(content_is(b.m, "C"));
+	CHECK(h_content_is(b.m, "C"));
 	CHECK(is_whiteout(c.b));
 	CHECK(is_whiteout(c.m));
 
 	/* With NOREPLACE: an existing target is refused, nothing changes. */
-	REQUIRE(h_write_file(pp(&a, "wd")->m, "D", 1) == 0);
+	REQUIRE(h_write_file(h_pp(&a, "wd")->m, "D", 1) == 0);
 	CHECK_ERR(renameat2(AT_FDCWD, a.m, AT_FDCWD, b.m, RENAME_WHITEOUT | RENAME_NOREPLACE),
 		  EEXIST);
-	CHECK(content_is(a.b, "D"));
-	CHECK(content_is(b.b, "C"));
-	CHECK_OK(renameat2(AT_FDCWD, a.m, AT_FDCWD, pp(&c, "we")->m,
+	CHECK(h_content_is(a.b, "D"));
+	CHECK(h_content_is(b.b, "C"));
+	CHECK_OK(renameat2(AT_FDCWD, a.m, AT_FDCWD, h_pp(&c, "we")->m,
 			   RENAME_WHITEOUT | RENAME_NOREPLACE));
-	CHECK(content_is(c.b, "D"));
+	CHECK(h_content_is(c.b, "D"));
 	CHECK(is_whiteout(a.b));
 
 	/* EXCHANGE does not combine with WHITEOUT (the VFS says so). */
 	CHECK_ERR(renameat2(AT_FDCWD, b.m, AT_FDCWD, c.m, RENAME_WHITEOUT | RENAME_EXCHANGE),
 		  EINVAL);
-	CHECK(content_is(b.b, "C"));
-	CHECK(content_is(c.b, "D"));
+	CHECK(h_content_is(b.b, "C"));
+	CHECK(h_content_is(c.b, "D"));
 	/* The other flags as before. */
 	CHECK_OK(renameat2(AT_FDCWD, b.m, AT_FDCWD, c.m, RENAME_EXCHANGE));
-	CHECK(content_is(b.b, "D"));
-	CHECK(content_is(c.b, "C"));
+	CHECK(h_content_is(b.b, "D"));
+	CHECK(h_content_is(c.b, "C"));
 	CHECK_ERR(renameat2(AT_FDCWD, b.m, AT_FDCWD, c.m, RENAME_NOREPLACE), EEXIST);
 	/* A whiteout of a name that is not there. */
-	CHECK_ERR(renameat2(AT_FDCWD, pp(&a, "no-such")->m, AT_FDCWD, pp(&c, "wf")->m,
+	CHECK_ERR(renameat2(AT_FDCWD, h_pp(&a, "no-such")->m, AT_FDCWD, h_pp(&c, "wf")->m,
 			    RENAME_WHITEOUT),
 		  ENOENT);
 
 	/* A whiteout is removed like any name. */
-	CHECK_OK(unlink(pp(&a, "wa")->m));
+	CHECK_OK(unlink(h_pp(&a, "wa")->m));
 	CHECK_ERR(access(a.b, F_OK), ENOENT);
 }
 
