@@ -11,33 +11,10 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sgfuse/passthrough.h>
+#include "idmap.h"
 
 struct file_handle;
 struct pt_mount;
-
-/* ---- an intrusive chained hash keyed by a 64-bit id; callers lock ---- */
-
-struct pt_idlink {
-	uint64_t id;
-	struct pt_idlink *next;
-};
-
-struct pt_idmap {
-	struct pt_idlink **buckets;
-	size_t mask;    /* bucket count - 1 (a power of two) */
-	size_t count;
-};
-
-int pt_idmap_init(struct pt_idmap *m);
-void pt_idmap_destroy(struct pt_idmap *m);
-/* Grows the bucket array when loaded; a failed grow only lengthens chains. */
-void pt_idmap_insert(struct pt_idmap *m, struct pt_idlink *l);
-void pt_idmap_remove(struct pt_idmap *m, struct pt_idlink *l);
-/* First link of the chain that would hold id (walk it comparing ids). */
-struct pt_idlink *pt_idmap_chain(const struct pt_idmap *m, uint64_t id);
-struct pt_idlink *pt_idmap_find(const struct pt_idmap *m, uint64_t id);
-/* Empty the map, calling fn on every member once (for teardown). */
-void pt_idmap_drain(struct pt_idmap *m, void (*fn)(struct pt_idlink *, void *), void *arg);
 
 /* ---- nodes ---- */
 
@@ -52,8 +29,8 @@ struct pt_lru {
  * the requester holds lookups (nlookup). Its identity is (dev, ino); the file
  * handle is only how its fd is opened again once the fd cache let it go. */
 struct pt_inode {
-	struct pt_idlink by_id;   /* id = nodeid handed to the requester */
-	struct pt_idlink by_key;  /* id = hash of (dev, ino) */
+	struct fs_idlink by_id;   /* id = nodeid handed to the requester */
+	struct fs_idlink by_key;  /* id = hash of (dev, ino) */
 	dev_t dev;
 	ino_t ino;
 	/* In inodes_by_key; false once (dev, ino) was found reused by a new
@@ -90,7 +67,7 @@ enum pt_io {
 };
 
 struct pt_handle {
-	struct pt_idlink link;    /* id = fh handed to the requester */
+	struct fs_idlink link;    /* id = fh handed to the requester */
 	_Atomic uint64_t refs;    /* taken under handle_lock, dropped anywhere */
 	struct pt_inode *inode;   /* holds one inode ref */
 	bool is_dir;
@@ -117,8 +94,8 @@ struct sgf_passthrough {
 	uint32_t entry_nsec, attr_nsec;
 
 	pthread_mutex_t inode_lock;
-	struct pt_idmap inodes_by_id;
-	struct pt_idmap inodes_by_key;
+	struct fs_idmap inodes_by_id;
+	struct fs_idmap inodes_by_key;
 	uint64_t next_nodeid;
 	struct pt_inode *root;
 	/* Open fds of reopenable nodes (pt_fdcache.c), under inode_lock:
@@ -133,7 +110,7 @@ struct sgf_passthrough {
 	struct pt_mount *mounts;
 
 	pthread_mutex_t handle_lock;
-	struct pt_idmap handles;
+	struct fs_idmap handles;
 	uint64_t next_fh;
 
 	bool passthrough;         /* FUSE_PASSTHROUGH negotiated (pt_init) */

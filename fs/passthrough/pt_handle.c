@@ -54,14 +54,14 @@ uint64_t pt_handle_publish(struct sgf_passthrough *pt, struct pt_handle *h)
 	pthread_mutex_lock(&pt->handle_lock);
 	fh = pt->next_fh++;
 	h->link.id = fh;
-	pt_idmap_insert(&pt->handles, &h->link);
+	fs_idmap_insert(&pt->handles, &h->link);
 	pthread_mutex_unlock(&pt->handle_lock);
 	return fh;
 }
 
 static struct pt_handle *find(struct sgf_passthrough *pt, uint64_t fh, uint64_t ino, bool is_dir)
 {
-	struct pt_idlink *l = pt_idmap_find(&pt->handles, fh);
+	struct fs_idlink *l = fs_idmap_find(&pt->handles, fh);
 	struct pt_handle *h;
 
 	if (!l)
@@ -102,7 +102,7 @@ int pt_handle_release(struct sgf_passthrough *pt, uint64_t fh, uint64_t ino, boo
 	pthread_mutex_lock(&pt->handle_lock);
 	h = find(pt, fh, ino, is_dir);
 	if (h)
-		pt_idmap_remove(&pt->handles, &h->link);
+		fs_idmap_remove(&pt->handles, &h->link);
 	pthread_mutex_unlock(&pt->handle_lock);
 	if (!h)
 		return -EBADF;
@@ -112,28 +112,28 @@ int pt_handle_release(struct sgf_passthrough *pt, uint64_t fh, uint64_t ino, boo
 
 int pt_handles_init(struct sgf_passthrough *pt)
 {
-	int err = pt_idmap_init(&pt->handles);
+	int err = fs_idmap_init(&pt->handles);
 
 	if (err)
 		return err;
 	err = -pthread_mutex_init(&pt->handle_lock, NULL);
 	if (err) {
-		pt_idmap_destroy(&pt->handles);
+		fs_idmap_destroy(&pt->handles);
 		return err;
 	}
 	pt->next_fh = 1;
 	return 0;
 }
 
-static void drain_one(struct pt_idlink *l, void *pt)
+static void drain_one(struct fs_idlink *l, void *pt)
 {
 	free_handle(pt, HANDLE_OF(l));
 }
 
 void pt_handles_destroy(struct sgf_passthrough *pt)
 {
-	pt_idmap_drain(&pt->handles, drain_one, pt);
-	pt_idmap_destroy(&pt->handles);
+	fs_idmap_drain(&pt->handles, drain_one, pt);
+	fs_idmap_destroy(&pt->handles);
 	pthread_mutex_destroy(&pt->handle_lock);
 }
 

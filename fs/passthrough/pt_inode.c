@@ -35,10 +35,10 @@ int pt_inodes_init(struct sgf_passthrough *pt, int root_fd, const struct stat *s
 
 	if (!root)
 		return -ENOMEM;
-	err = pt_idmap_init(&pt->inodes_by_id);
+	err = fs_idmap_init(&pt->inodes_by_id);
 	if (err)
 		goto out_root;
-	err = pt_idmap_init(&pt->inodes_by_key);
+	err = fs_idmap_init(&pt->inodes_by_key);
 	if (err)
 		goto out_ids;
 	err = -pthread_mutex_init(&pt->inode_lock, NULL);
@@ -59,8 +59,8 @@ int pt_inodes_init(struct sgf_passthrough *pt, int root_fd, const struct stat *s
 	root->backing_fd = -1;
 	/* The table's ref is never dropped: the root outlives every forget. */
 	root->refs = 1;
-	pt_idmap_insert(&pt->inodes_by_id, &root->by_id);
-	pt_idmap_insert(&pt->inodes_by_key, &root->by_key);
+	fs_idmap_insert(&pt->inodes_by_id, &root->by_id);
+	fs_idmap_insert(&pt->inodes_by_key, &root->by_key);
 	pt->root = root;
 	pt->next_nodeid = FUSE_ROOT_ID + 1;
 	return 0;
@@ -68,15 +68,15 @@ int pt_inodes_init(struct sgf_passthrough *pt, int root_fd, const struct stat *s
 out_lock:
 	pthread_mutex_destroy(&pt->inode_lock);
 out_keys:
-	pt_idmap_destroy(&pt->inodes_by_key);
+	fs_idmap_destroy(&pt->inodes_by_key);
 out_ids:
-	pt_idmap_destroy(&pt->inodes_by_id);
+	fs_idmap_destroy(&pt->inodes_by_id);
 out_root:
 	free(root);
 	return err;
 }
 
-static void drain_one(struct pt_idlink *l, void *arg)
+static void drain_one(struct fs_idlink *l, void *arg)
 {
 	(void)arg;
 	free_inode(INODE_OF_ID(l));
@@ -85,9 +85,9 @@ static void drain_one(struct pt_idlink *l, void *arg)
 /* Teardown: no op runs any more, so every node goes whatever its counts. */
 void pt_inodes_destroy(struct sgf_passthrough *pt)
 {
-	pt_idmap_drain(&pt->inodes_by_id, drain_one, NULL);
-	pt_idmap_destroy(&pt->inodes_by_id);
-	pt_idmap_destroy(&pt->inodes_by_key);
+	fs_idmap_drain(&pt->inodes_by_id, drain_one, NULL);
+	fs_idmap_destroy(&pt->inodes_by_id);
+	fs_idmap_destroy(&pt->inodes_by_key);
 	/* After the nodes: they borrow the mount fds. */
 	pt_mounts_destroy(pt);
 	pthread_mutex_destroy(&pt->inode_lock);
@@ -136,12 +136,12 @@ static bool pin_locked(struct sgf_passthrough *pt, struct pt_inode *in)
 
 struct pt_inode *pt_inode_get(struct sgf_passthrough *pt, uint64_t nodeid)
 {
-	struct pt_idlink *l;
+	struct fs_idlink *l;
 	struct pt_inode *in = NULL;
 	bool open = false;
 
 	pthread_mutex_lock(&pt->inode_lock);
-	l = pt_idmap_find(&pt->inodes_by_id, nodeid);
+	l = fs_idmap_find(&pt->inodes_by_id, nodeid);
 	if (l) {
 		in = INODE_OF_ID(l);
 		open = pin_locked(pt, in);
@@ -219,7 +219,7 @@ static struct pt_inode *find_key(struct sgf_passthrough *pt, dev_t dev, ino_t in
 {
 	uint64_t key = key_of(dev, ino);
 
-	for (struct pt_idlink *l = pt_idmap_chain(&pt->inodes_by_key, key); l; l = l->next) {
+	for (struct fs_idlink *l = fs_idmap_chain(&pt->inodes_by_key, key); l; l = l->next) {
 		struct pt_inode *in = INODE_OF_KEY(l);
 
 		if (l->id == key && in->dev == dev && in->ino == ino)
@@ -298,7 +298,7 @@ uint64_t pt_inode_learn(struct sgf_passthrough *pt, int fd, const struct stat *s
 			/* Its number was reused: the old node keeps its nodeid
 			 * (stale from now on) until the requester forgets it,
 			 * and no longer answers for the key. */
-			pt_idmap_remove(&pt->inodes_by_key, &in->by_key);
+			fs_idmap_remove(&pt->inodes_by_key, &in->by_key);
 			in->keyed = false;
 		}
 		fresh->by_id.id = pt->next_nodeid++;
@@ -307,8 +307,8 @@ uint64_t pt_inode_learn(struct sgf_passthrough *pt, int fd, const struct stat *s
 		fresh->fd = fd;
 		fresh->nlookup = 1;
 		fresh->refs = 1;
-		pt_idmap_insert(&pt->inodes_by_id, &fresh->by_id);
-		pt_idmap_insert(&pt->inodes_by_key, &fresh->by_key);
+		fs_idmap_insert(&pt->inodes_by_id, &fresh->by_id);
+		fs_idmap_insert(&pt->inodes_by_key, &fresh->by_key);
 		if (fresh->handle)
 			pt_fdcache_opened(pt, fresh);
 		nodeid = fresh->by_id.id;
@@ -328,12 +328,12 @@ uint64_t pt_inode_learn(struct sgf_passthrough *pt, int fd, const struct stat *s
 
 void pt_inode_forget(struct sgf_passthrough *pt, uint64_t nodeid, uint64_t n)
 {
-	struct pt_idlink *l;
+	struct fs_idlink *l;
 	struct pt_inode *in;
 	bool last = false;
 
 	pthread_mutex_lock(&pt->inode_lock);
-	l = pt_idmap_find(&pt->inodes_by_id, nodeid);
+	l = fs_idmap_find(&pt->inodes_by_id, nodeid);
 	if (!l) {
 		/* A forget for a node already gone: nothing is owed. */
 		pthread_mutex_unlock(&pt->inode_lock);
@@ -342,9 +342,9 @@ void pt_inode_forget(struct sgf_passthrough *pt, uint64_t nodeid, uint64_t n)
 	in = INODE_OF_ID(l);
 	in->nlookup = n >= in->nlookup ? 0 : in->nlookup - n;
 	if (in->nlookup == 0 && in != pt->root) {
-		pt_idmap_remove(&pt->inodes_by_id, &in->by_id);
+		fs_idmap_remove(&pt->inodes_by_id, &in->by_id);
 		if (in->keyed)
-			pt_idmap_remove(&pt->inodes_by_key, &in->by_key);
+			fs_idmap_remove(&pt->inodes_by_key, &in->by_key);
 		last = --in->refs == 0;
 		if (last)
 			pt_fdcache_leave(pt, in);

@@ -1,11 +1,10 @@
-/* fs/passthrough/pt_idmap.c - the chained hash both tables use to turn a
- * number that came back from the requester into a live object, or into
- * nothing: an id is only ever found while its object is in the map. */
+/* fs/common/idmap.c - the chained hash the filesystems' node and handle
+ * tables use: an id is only ever found while its object is in the map. */
 #include <errno.h>
 #include <stdlib.h>
-#include "pt.h"
+#include "idmap.h"
 
-#define PT_IDMAP_INITIAL 64
+#define FS_IDMAP_INITIAL 64
 
 static size_t bucket_of(uint64_t id, size_t mask)
 {
@@ -13,27 +12,27 @@ static size_t bucket_of(uint64_t id, size_t mask)
 	return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 32) & mask;
 }
 
-int pt_idmap_init(struct pt_idmap *m)
+int fs_idmap_init(struct fs_idmap *m)
 {
-	m->buckets = calloc(PT_IDMAP_INITIAL, sizeof(*m->buckets));
+	m->buckets = calloc(FS_IDMAP_INITIAL, sizeof(*m->buckets));
 	if (!m->buckets)
 		return -ENOMEM;
-	m->mask = PT_IDMAP_INITIAL - 1;
+	m->mask = FS_IDMAP_INITIAL - 1;
 	m->count = 0;
 	return 0;
 }
 
-void pt_idmap_destroy(struct pt_idmap *m)
+void fs_idmap_destroy(struct fs_idmap *m)
 {
 	free(m->buckets);
 	m->buckets = NULL;
 	m->count = 0;
 }
 
-static void grow(struct pt_idmap *m)
+static void grow(struct fs_idmap *m)
 {
 	size_t nmask = m->mask * 2 + 1;
-	struct pt_idlink **nb;
+	struct fs_idlink **nb;
 
 	if (nmask < m->mask)
 		return;
@@ -41,10 +40,10 @@ static void grow(struct pt_idmap *m)
 	if (!nb)
 		return;
 	for (size_t b = 0; b <= m->mask; b++) {
-		struct pt_idlink *l = m->buckets[b];
+		struct fs_idlink *l = m->buckets[b];
 
 		while (l) {
-			struct pt_idlink *next = l->next;
+			struct fs_idlink *next = l->next;
 			size_t nbk = bucket_of(l->id, nmask);
 
 			l->next = nb[nbk];
@@ -57,7 +56,7 @@ static void grow(struct pt_idmap *m)
 	m->mask = nmask;
 }
 
-void pt_idmap_insert(struct pt_idmap *m, struct pt_idlink *l)
+void fs_idmap_insert(struct fs_idmap *m, struct fs_idlink *l)
 {
 	size_t b;
 
@@ -69,9 +68,9 @@ void pt_idmap_insert(struct pt_idmap *m, struct pt_idlink *l)
 	m->count++;
 }
 
-void pt_idmap_remove(struct pt_idmap *m, struct pt_idlink *l)
+void fs_idmap_remove(struct fs_idmap *m, struct fs_idlink *l)
 {
-	struct pt_idlink **pp = &m->buckets[bucket_of(l->id, m->mask)];
+	struct fs_idlink **pp = &m->buckets[bucket_of(l->id, m->mask)];
 
 	for (; *pp; pp = &(*pp)->next) {
 		if (*pp == l) {
@@ -83,28 +82,28 @@ void pt_idmap_remove(struct pt_idmap *m, struct pt_idlink *l)
 	}
 }
 
-struct pt_idlink *pt_idmap_chain(const struct pt_idmap *m, uint64_t id)
+struct fs_idlink *fs_idmap_chain(const struct fs_idmap *m, uint64_t id)
 {
 	return m->buckets[bucket_of(id, m->mask)];
 }
 
-struct pt_idlink *pt_idmap_find(const struct pt_idmap *m, uint64_t id)
+struct fs_idlink *fs_idmap_find(const struct fs_idmap *m, uint64_t id)
 {
-	struct pt_idlink *l = pt_idmap_chain(m, id);
+	struct fs_idlink *l = fs_idmap_chain(m, id);
 
 	while (l && l->id != id)
 		l = l->next;
 	return l;
 }
 
-void pt_idmap_drain(struct pt_idmap *m, void (*fn)(struct pt_idlink *, void *), void *arg)
+void fs_idmap_drain(struct fs_idmap *m, void (*fn)(struct fs_idlink *, void *), void *arg)
 {
 	for (size_t b = 0; b <= m->mask; b++) {
-		struct pt_idlink *l = m->buckets[b];
+		struct fs_idlink *l = m->buckets[b];
 
 		m->buckets[b] = NULL;
 		while (l) {
-			struct pt_idlink *next = l->next;
+			struct fs_idlink *next = l->next;
 
 			l->next = NULL;
 			fn(l, arg);
