@@ -106,7 +106,8 @@ void fs_idmap_drain(struct fs_idmap *m, void (*fn)(struct fs_idlink *, void *), 
 			struct fs_idlink *next = l->next;
 
 			l->next = NULL;
-			fn(l, arg);
+			if (fn)
+				fn(l, arg);
 			l = next;
 		}
 	}

@@ -26,7 +26,8 @@ void fs_idmap_remove(struct fs_idmap *m, struct fs_idlink *l);
 /* First link of the chain that would hold id (walk it comparing ids). */
 struct fs_idlink *fs_idmap_chain(const struct fs_idmap *m, uint64_t id);
 struct fs_idlink *fs_idmap_find(const struct fs_idmap *m, uint64_t id);
-/* Empty the map, calling fn on every member once (for teardown). */
+/* Empty the map, calling fn (unless NULL) on every member once (for
+ * teardown). */
 void fs_idmap_drain(struct fs_idmap *m, void (*fn)(struct fs_idlink *, void *), void *arg);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -250,6 +251,15 @@ struct sgf_ops {
 	int (*tmpfile)(const struct sgf_req *r, uint64_t parent,
 		       const struct fuse_create_in *in, struct fuse_entry_out *entry,
 		       struct fuse_open_out *open);
+
+	/* The filesystem's own counters, written after the library's
+	 * wherever statistics go (sgf_server_opts.stats, stats_file,
+	 * SIGUSR1): one "NAME N" line each, names the library does not use.
+	 * fs is the server's filesystem pointer (the one given to
+	 * sgf_server_new, never a session's), so counters outlive sessions.
+	 * Called from the thread running sgf_server_run(), while operations
+	 * run: read the counters atomically. */
+	void (*stats)(void *fs, FILE *f);
 };
 
 #ifdef __cplusplus

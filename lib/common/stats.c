@@ -117,6 +117,12 @@ int sgf_stats_print(const struct sgf_stats *st, FILE *f)
 
 int sgf_stats_write_file(const struct sgf_stats *st, const char *path)
 {
+	return sgf_stats_write_file_with(st, path, NULL, NULL);
+}
+
+int sgf_stats_write_file_with(const struct sgf_stats *st, const char *path,
+			      void (*more)(void *arg, FILE *f), void *arg)
+{
 	size_t n = strlen(path) + 8;
 	char *tmp = malloc(n);
 	FILE *f;
@@ -136,6 +142,8 @@ int sgf_stats_write_file(const struct sgf_stats *st, const char *path)
 		return err;
 	}
 	err = sgf_stats_print(st, f);
+	if (err == 0 && more)
+		more(arg, f);
 	if (fclose(f) != 0 && err == 0)
 		err = -errno;
 	if (err == 0 && rename(tmp, path) != 0)

@@ -33,4 +33,10 @@ void sgf_stats_add(struct sgf_stats *st, uint32_t opcode, uint64_t bytes);
 /* Record an error reply for opcode. */
 void sgf_stats_error(struct sgf_stats *st, uint32_t opcode);
 
+/* sgf_stats_write_file, with more(arg, f) adding lines after the counters
+ * (a filesystem's own, see sgf_ops.stats) before the file is renamed into
+ * place. */
+int sgf_stats_write_file_with(const struct sgf_stats *st, const char *path,
+			      void (*more)(void *arg, FILE *f), void *arg);
+
 #endif

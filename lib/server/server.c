@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
+#include "../common/stats_priv.h"
 #include "mount.h"
 #include "server.h"
 
@@ -259,6 +260,15 @@ void sgf_server_stats(struct sgf_server *srv, struct sgf_stats *out)
 	pthread_mutex_unlock(&srv->lock);
 }
 
+/* The filesystem's own lines (sgf_ops.stats) after the library's. */
+static void fs_stats(void *arg, FILE *f)
+{
+	struct sgf_server *srv = arg;
+
+	if (srv->ops.stats)
+		srv->ops.stats(srv->fs, f);
+}
+
 void sgf_server_report(struct sgf_server *srv)
 {
 	struct sgf_stats *st;
@@ -270,7 +280,7 @@ void sgf_server_report(struct sgf_server *srv)
 		return;
 	sgf_server_stats(srv, st);
 	if (srv->opts.stats_file) {
-		int err = sgf_stats_write_file(st, srv->opts.stats_file);
+		int err = sgf_stats_write_file_with(st, srv->opts.stats_file, fs_stats, srv);
 		if (err)
 			fprintf(stderr, "sgfuse: cannot write %s: %s\n", srv->opts.stats_file,
 				strerror(-err));
@@ -278,6 +288,7 @@ void sgf_server_report(struct sgf_server *srv)
 	if (srv->opts.stats) {
 		fprintf(stderr, "--- sgfuse statistics ---\n");
 		sgf_stats_print(st, stderr);
+		fs_stats(srv, stderr);
 	}
 	free(st);
 }

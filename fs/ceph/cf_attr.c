@@ -1,0 +1,157 @@
+/* fs/ceph/cf_attr.c - Ceph's statx as FUSE attributes and entries, and
+ * GETATTR / SETATTR. */
+#include <errno.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include "cf.h"
+
+static void split_timeout(double t, uint64_t *sec, uint32_t *nsec)
+{
+	*sec = (uint64_t)t;
+	*nsec = (uint32_t)((t - (double)*sec) * 1e9);
+}
+
+void cf_fill_attr(struct fuse_attr *a, const struct ceph_statx *stx)
+{
+	memset(a, 0, sizeof(*a));
+	a->ino = stx->stx_ino;
+	a->size = stx->stx_size;
+	a->blocks = stx->stx_blocks;
+	a->atime = (uint64_t)stx->stx_atime.tv_sec;
+	a->atimensec = (uint32_t)stx->stx_atime.tv_nsec;
+	a->mtime = (uint64_t)stx->stx_mtime.tv_sec;
+	a->mtimensec = (uint32_t)stx->stx_mtime.tv_nsec;
+	a->ctime = (uint64_t)stx->stx_ctime.tv_sec;
+	a->ctimensec = (uint32_t)stx->stx_ctime.tv_nsec;
+	a->mode = stx->stx_mode;
+	a->nlink = stx->stx_nlink;
+	a->uid = stx->stx_uid;
+	a->gid = stx->stx_gid;
+	/* The kernel's encoding of a device number, as stat(2) gets it. */
+	a->rdev = (uint32_t)makedev(major(stx->stx_rdev), minor(stx->stx_rdev));
+	a->blksize = stx->stx_blksize;
+}
+
+void cf_fill_attr_out(struct sgf_ceph *c, struct fuse_attr_out *out,
+		      const struct ceph_statx *stx)
+{
+	split_timeout(c->attr_timeout, &out->attr_valid, &out->attr_valid_nsec);
+	cf_fill_attr(&out->attr, stx);
+}
+
+int cf_entry(struct cf_session *s, const struct sgf_req *r, Inode *in,
+	     const struct ceph_statx *stx, struct fuse_entry_out *out)
+{
+	uint64_t nodeid = cf_node_learn(s, r, in, stx->stx_ino);
+
+	if (!nodeid)
+		return -ENOMEM;
+	out->nodeid = nodeid;
+	out->generation = 0; /* nodeids are never reused within a run */
+	split_timeout(s->c->entry_timeout, &out->entry_valid, &out->entry_valid_nsec);
+	split_timeout(s->c->attr_timeout, &out->attr_valid, &out->attr_valid_nsec);
+	cf_fill_attr(&out->attr, stx);
+	return 0;
+}
+
+int cf_check_name(const char *name)
+{
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	return 0;
+}
+
+int cf_getattr(const struct sgf_req *r, uint64_t ino, const struct fuse_getattr_in *in,
+	       struct fuse_attr_out *out)
+{
+	struct cf_session *s = r->fs;
+	struct cf_node *n = cf_node_get(s, ino);
+	struct ceph_statx stx;
+	int err;
+
+	(void)in; /* an open handle's attributes are its inode's */
+	if (!n)
+		return -ESTALE;
+	err = ceph_ll_getattr(s->c->cmount, n->in, &stx, CF_WANT, AT_SYMLINK_NOFOLLOW,
+			      CF_PERM(r));
+	if (!err)
+		cf_fill_attr_out(s->c, out, &stx);
+	cf_node_put(s, n);
+	return err;
+}
+
+/* FUSE's SETATTR fields and flags as Ceph's mask over a statx. */
+static int setattr_mask(const struct fuse_setattr_in *in, struct ceph_statx *stx)
+{
+	int mask = 0;
+
+	memset(stx, 0, sizeof(*stx));
+	if (in->valid & FATTR_MODE) {
+		stx->stx_mode = (uint16_t)in->mode;
+		mask |= CEPH_SETATTR_MODE;
+	}
+	if (in->valid & FATTR_UID) {
+		stx->stx_uid = in->uid;
+		mask |= CEPH_SETATTR_UID;
+	}
+	if (in->valid & FATTR_GID) {
+		stx->stx_gid = in->gid;
+		mask |= CEPH_SETATTR_GID;
+	}
+	if (in->valid & FATTR_SIZE) {
+		stx->stx_size = in->size;
+		mask |= CEPH_SETATTR_SIZE;
+	}
+	if (in->valid & FATTR_ATIME_NOW) {
+		mask |= CEPH_SETATTR_ATIME_NOW | CEPH_SETATTR_ATIME;
+	} else if (in->valid & FATTR_ATIME) {
+		stx->stx_atime.tv_sec = (time_t)in->atime;
+		stx->stx_atime.tv_nsec = in->atimensec;
+		mask |= CEPH_SETATTR_ATIME;
+	}
+	if (in->valid & FATTR_MTIME_NOW) {
+		mask |= CEPH_SETATTR_MTIME_NOW | CEPH_SETATTR_MTIME;
+	} else if (in->valid & FATTR_MTIME) {
+		stx->stx_mtime.tv_sec = (time_t)in->mtime;
+		stx->stx_mtime.tv_nsec = in->mtimensec;
+		mask |= CEPH_SETATTR_MTIME;
+	}
+	if (in->valid & FATTR_CTIME) {
+		stx->stx_ctime.tv_sec = (time_t)in->ctime;
+		stx->stx_ctime.tv_nsec = in->ctimensec;
+		mask |= CEPH_SETATTR_CTIME;
+	}
+	if (in->valid & FATTR_KILL_SUIDGID)
+		mask |= CEPH_SETATTR_KILL_SGUID;
+	return mask;
+}
+
+int cf_setattr(const struct sgf_req *r, uint64_t ino, const struct fuse_setattr_in *in,
+	       struct fuse_attr_out *out)
+{
+	struct cf_session *s = r->fs;
+	struct cf_node *n = cf_node_get(s, ino);
+	struct ceph_statx stx;
+	int mask, err = 0;
+
+	if (!n)
+		return -ESTALE;
+	if (in->valid & FATTR_FH) {
+		struct cf_handle *h = cf_handle_get(s, in->fh, ino, false);
+
+		if (!h)
+			err = -EBADF;
+		else
+			cf_handle_put(s, h);
+	}
+	mask = setattr_mask(in, &stx);
+	if (!err && mask)
+		err = ceph_ll_setattr(s->c->cmount, n->in, &stx, mask, CF_PERM(r));
+	if (!err)
+		err = ceph_ll_getattr(s->c->cmount, n->in, &stx, CF_WANT, AT_SYMLINK_NOFOLLOW,
+				      CF_PERM(r));
+	if (!err)
+		cf_fill_attr_out(s->c, out, &stx);
+	cf_node_put(s, n);
+	return err;
+}

@@ -1,0 +1,182 @@
+/* fs/ceph/cf_entry.c - the name ops that hand out a lookup reference
+ * (LOOKUP, MKNOD, MKDIR, SYMLINK, LINK) and READLINK. Each Ceph call
+ * returns the Inode with one reference, which cf_entry passes to the
+ * requester's count. */
+#include <errno.h>
+#include <string.h>
+#include "cf.h"
+
+/* The parent node of a name op, with the name checked. */
+static struct cf_node *parent_of(struct cf_session *s, uint64_t parent, const char *name,
+				 int *err)
+{
+	struct cf_node *n;
+
+	*err = cf_check_name(name);
+	if (*err)
+		return NULL;
+	n = cf_node_get(s, parent);
+	if (!n)
+		*err = -ESTALE;
+	return n;
+}
+
+int cf_lookup(const struct sgf_req *r, uint64_t parent, const char *name,
+	      struct fuse_entry_out *out)
+{
+	struct cf_session *s = r->fs;
+	struct ceph_statx stx;
+	Inode *in = NULL;
+	int err;
+	struct cf_node *p = parent_of(s, parent, name, &err);
+
+	if (!p)
+		return err;
+	err = ceph_ll_lookup(s->c->cmount, p->in, name, &in, &stx, CF_WANT, AT_SYMLINK_NOFOLLOW,
+			     CF_PERM(r));
+	cf_node_put(s, p);
+	return err ? err : cf_entry(s, r, in, &stx, out);
+}
+
+void cf_forget(const struct sgf_req *r, uint64_t ino, uint64_t nlookup)
+{
+	cf_node_forget(r->fs, ino, nlookup);
+}
+
+int cf_mknod(const struct sgf_req *r, uint64_t parent, const char *name,
+	     const struct fuse_mknod_in *in, struct fuse_entry_out *out)
+{
+	struct cf_session *s = r->fs;
+	struct ceph_statx stx;
+	Inode *child = NULL;
+	int err;
+	struct cf_node *p = parent_of(s, parent, name, &err);
+
+	if (!p)
+		return err;
+	err = ceph_ll_mknod(s->c->cmount, p->in, name, in->mode, in->rdev, &child, &stx, CF_WANT,
+			    0, CF_PERM(r));
+	cf_node_put(s, p);
+	return err ? err : cf_entry(s, r, child, &stx, out);
+}
+
+int cf_mkdir(const struct sgf_req *r, uint64_t parent, const char *name,
+	     const struct fuse_mkdir_in *in, struct fuse_entry_out *out)
+{
+	struct cf_session *s = r->fs;
+	struct ceph_statx stx;
+	Inode *child = NULL;
+	int err;
+	struct cf_node *p = parent_of(s, parent, name, &err);
+
+	if (!p)
+		return err;
+	err = ceph_ll_mkdir(s->c->cmount, p->in, name, in->mode, &child, &stx, CF_WANT, 0,
+			    CF_PERM(r));
+	cf_node_put(s, p);
+	return err ? err : cf_entry(s, r, child, &stx, out);
+}
+
+int cf_symlink(const struct sgf_req *r, uint64_t parent, const char *name,
+	       const char *target, struct fuse_entry_out *out)
+{
+	struct cf_session *s = r->fs;
+	struct ceph_statx stx;
+	Inode *child = NULL;
+	int err;
+	struct cf_node *p = parent_of(s, parent, name, &err);
+
+	if (!p)
+		return err;
+	err = ceph_ll_symlink(s->c->cmount, p->in, name, target, &child, &stx, CF_WANT, 0,
+			      CF_PERM(r));
+	cf_node_put(s, p);
+	return err ? err : cf_entry(s, r, child, &stx, out);
+}
+
+int cf_link(const struct sgf_req *r, uint64_t ino, uint64_t newparent, const char *newname,
+	    struct fuse_entry_out *out)
+{
+	struct cf_session *s = r->fs;
+	struct ceph_mount_info *cm = s->c->cmount;
+	struct cf_node *n, *p;
+	struct ceph_statx stx;
+	Inode *in = NULL;
+	int err;
+
+	p = parent_of(s, newparent, newname, &err);
+	if (!p)
+		return err;
+	n = cf_node_get(s, ino);
+	err = n ? ceph_ll_link(cm, n->in, p->in, newname, CF_PERM(r)) : -ESTALE;
+	/* ceph_ll_link returns no reference: the new entry's comes from a
+	 * lookup of the name just made. */
+	if (!err)
+		err = ceph_ll_lookup(cm, p->in, newname, &in, &stx, CF_WANT, AT_SYMLINK_NOFOLLOW,
+				     CF_PERM(r));
+	cf_node_put(s, n);
+	cf_node_put(s, p);
+	return err ? err : cf_entry(s, r, in, &stx, out);
+}
+
+ssize_t cf_readlink(const struct sgf_req *r, uint64_t ino, char *buf, size_t size)
+{
+	struct cf_session *s = r->fs;
+	struct cf_node *n = cf_node_get(s, ino);
+	int ret;
+
+	if (!n)
+		return -ESTALE;
+	ret = ceph_ll_readlink(s->c->cmount, n->in, buf, size, CF_PERM(r));
+	cf_node_put(s, n);
+	return ret;
+}
+
+int cf_unlink(const struct sgf_req *r, uint64_t parent, const char *name)
+{
+	struct cf_session *s = r->fs;
+	int err;
+	struct cf_node *p = parent_of(s, parent, name, &err);
+
+	if (!p)
+		return err;
+	err = ceph_ll_unlink(s->c->cmount, p->in, name, CF_PERM(r));
+	cf_node_put(s, p);
+	return err;
+}
+
+int cf_rmdir(const struct sgf_req *r, uint64_t parent, const char *name)
+{
+	struct cf_session *s = r->fs;
+	int err;
+	struct cf_node *p = parent_of(s, parent, name, &err);
+
+	if (!p)
+		return err;
+	err = ceph_ll_rmdir(s->c->cmount, p->in, name, CF_PERM(r));
+	cf_node_put(s, p);
+	return err;
+}
+
+int cf_rename(const struct sgf_req *r, uint64_t parent, const char *name,
+	      uint64_t newparent, const char *newname, uint32_t flags)
+{
+	struct cf_session *s = r->fs;
+	struct cf_node *p, *np;
+	int err;
+
+	/* Ceph renames only as rename(2) does: no RENAME_NOREPLACE,
+	 * RENAME_EXCHANGE or RENAME_WHITEOUT (the caller sees EINVAL, as
+	 * from a local filesystem without them). */
+	if (flags)
+		return -EINVAL;
+	p = parent_of(s, parent, name, &err);
+	if (!p)
+		return err;
+	np = parent_of(s, newparent, newname, &err);
+	if (np)
+		err = ceph_ll_rename(s->c->cmount, p->in, name, np->in, newname, CF_PERM(r));
+	cf_node_put(s, np);
+	cf_node_put(s, p);
+	return err;
+}
