@@ -94,6 +94,8 @@ static void cleanup_safe(void)
 		waitpid(pid, NULL, 0);
 		H.pid = 0;
 	}
+	/* Before the tmpfs goes: the cluster's pid files are in it. */
+	h_ceph_stop_safe();
 	if (H.own_tmpfs && umount2(H.root, MNT_DETACH) == 0) {
 		H.own_tmpfs = false;
 		rmdir(H.root);
@@ -157,6 +159,10 @@ static void kill_strays(void)
 
 static void cleanup_all(void)
 {
+	/* The cluster's daemons and ceph-fuse are stopped in order, not
+	 * taken for strays. */
+	if (H.ready)
+		h_ceph_stop_safe();
 	if (H.ready)
 		kill_strays();
 	cleanup_safe();
@@ -249,6 +255,7 @@ void h_init(int argc, char **argv, unsigned timeout_s)
 	make_dir(H.mnt, "mnt");
 	make_dir(H.outside, "outside");
 	h_join(H.stats, sizeof(H.stats), H.root, "stats.txt");
+	h_ceph_init();
 }
 
 /* mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SRC SUPER */
@@ -382,7 +389,14 @@ pid_t h_start(const char *opts)
 		errno = E2BIG;
 		die("daemon options");
 	}
-	char *args[] = { "-f", "-o", o, H.backing, H.mnt, NULL };
+	char conf[PATH_MAX + 8];
+	char *args[8] = { "-f", "-o", o, H.backing, H.mnt, NULL };
+	/* Ceph mode: the daemon serves the cluster, not a directory. */
+	if (h_ceph()) {
+		snprintf(conf, sizeof(conf), "conf=%s", h_ceph_conf());
+		char *ceph_args[] = { "-f", "-o", conf, "-o", o, H.mnt, NULL };
+		memcpy(args, ceph_args, sizeof(ceph_args));
+	}
 	if (H.pid > 0) {
 		fprintf(stderr, "harness: a daemon is already running\n");
 		H.failures++;

@@ -92,6 +92,20 @@ uint64_t h_stat_count(const char *stats, const char *name);
 /* Does $SGF_TEST_OPTS hold the option word (e.g. "passthrough")? */
 bool h_opts_have(const char *word);
 
+/* Ceph mode ($SGF_TEST_CEPH = path of scripts/ceph-cluster): h_init starts
+ * a throw-away cluster in h_ceph_dir() and mounts its file system with
+ * ceph-fuse on h_backing() (so h_pp's .b paths are another Ceph client's
+ * view); h_start passes conf=h_ceph_conf() and no SOURCE; cleanup stops
+ * the cluster however the test ends. */
+bool h_ceph(void);
+const char *h_ceph_dir(void);
+const char *h_ceph_conf(void);
+/* scripts/ceph-cluster kill DIR DAEMON (mon, mgr, osd, mds): its exit code. */
+int h_ceph_kill(const char *daemon);
+/* For the harness itself. */
+void h_ceph_init(void);
+void h_ceph_stop_safe(void);
+
 /* Read a whole small file into buf (NUL-terminated). Bytes read or -errno. */
 ssize_t h_read_file(const char *path, char *buf, size_t size);
 int h_write_file(const char *path, const void *data, size_t len);

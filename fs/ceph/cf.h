@@ -146,6 +146,8 @@ void cf_handles_drain(struct cf_session *s);
 /* cf_attr.c */
 #define CF_WANT (CEPH_STATX_BASIC_STATS)
 void cf_fill_attr(struct fuse_attr *a, const struct ceph_statx *stx);
+uint32_t cf_rdev_to_fuse(uint64_t dev);
+uint64_t cf_rdev_from_fuse(uint32_t rdev);
 void cf_fill_attr_out(struct sgf_ceph *c, struct fuse_attr_out *out,
 		      const struct ceph_statx *stx);
 /* Entry reply for an Inode a Ceph call just returned with one reference:
@@ -201,6 +203,7 @@ int cf_readdir(const struct sgf_req *r, uint64_t ino, const struct fuse_read_in 
 int cf_releasedir(const struct sgf_req *r, uint64_t ino, const struct fuse_release_in *in);
 int cf_fsyncdir(const struct sgf_req *r, uint64_t ino, const struct fuse_fsync_in *in);
 int cf_statfs(const struct sgf_req *r, uint64_t ino, struct fuse_statfs_out *out);
+int cf_access(const struct sgf_req *r, uint64_t ino, uint32_t mask);
 int cf_setxattr(const struct sgf_req *r, uint64_t ino, const char *name, const void *value,
 		size_t size, uint32_t flags);
 ssize_t cf_getxattr(const struct sgf_req *r, uint64_t ino, const char *name, void *buf,

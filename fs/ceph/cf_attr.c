@@ -2,13 +2,31 @@
  * GETATTR / SETATTR. */
 #include <errno.h>
 #include <string.h>
-#include <sys/sysmacros.h>
+#include <time.h>
 #include "cf.h"
 
 static void split_timeout(double t, uint64_t *sec, uint32_t *nsec)
 {
 	*sec = (uint64_t)t;
 	*nsec = (uint32_t)((t - (double)*sec) * 1e9);
+}
+
+/* Ceph keeps a device number as the Linux kernel does inside (20 minor
+ * bits), which is what its kernel client and ceph-fuse store; FUSE carries
+ * the kernel's 32-bit user encoding (8 + 12 bits of major, 20 of minor
+ * split 8 + 12). */
+uint32_t cf_rdev_to_fuse(uint64_t dev)
+{
+	uint32_t major = (uint32_t)(dev >> 20) & 0xfff, minor = (uint32_t)dev & 0xfffff;
+
+	return (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
+}
+
+uint64_t cf_rdev_from_fuse(uint32_t rdev)
+{
+	uint32_t major = (rdev & 0xfff00) >> 8, minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+
+	return ((uint64_t)major << 20) | minor;
 }
 
 void cf_fill_attr(struct fuse_attr *a, const struct ceph_statx *stx)
@@ -27,8 +45,7 @@ void cf_fill_attr(struct fuse_attr *a, const struct ceph_statx *stx)
 	a->nlink = stx->stx_nlink;
 	a->uid = stx->stx_uid;
 	a->gid = stx->stx_gid;
-	/* The kernel's encoding of a device number, as stat(2) gets it. */
-	a->rdev = (uint32_t)makedev(major(stx->stx_rdev), minor(stx->stx_rdev));
+	a->rdev = cf_rdev_to_fuse(stx->stx_rdev);
 	a->blksize = stx->stx_blksize;
 }
 
@@ -83,6 +100,7 @@ int cf_getattr(const struct sgf_req *r, uint64_t ino, const struct fuse_getattr_
 /* FUSE's SETATTR fields and flags as Ceph's mask over a statx. */
 static int setattr_mask(const struct fuse_setattr_in *in, struct ceph_statx *stx)
 {
+	struct timespec now = { 0, 0 };
 	int mask = 0;
 
 	memset(stx, 0, sizeof(*stx));
@@ -102,15 +120,21 @@ static int setattr_mask(const struct fuse_setattr_in *in, struct ceph_statx *stx
 		stx->stx_size = in->size;
 		mask |= CEPH_SETATTR_SIZE;
 	}
+	/* "Now" is read here: libcephfs 16 takes the statx value whenever
+	 * the time bit is set, its _NOW bits notwithstanding. */
+	if (in->valid & (FATTR_ATIME_NOW | FATTR_MTIME_NOW))
+		clock_gettime(CLOCK_REALTIME, &now);
 	if (in->valid & FATTR_ATIME_NOW) {
-		mask |= CEPH_SETATTR_ATIME_NOW | CEPH_SETATTR_ATIME;
+		stx->stx_atime = now;
+		mask |= CEPH_SETATTR_ATIME;
 	} else if (in->valid & FATTR_ATIME) {
 		stx->stx_atime.tv_sec = (time_t)in->atime;
 		stx->stx_atime.tv_nsec = in->atimensec;
 		mask |= CEPH_SETATTR_ATIME;
 	}
 	if (in->valid & FATTR_MTIME_NOW) {
-		mask |= CEPH_SETATTR_MTIME_NOW | CEPH_SETATTR_MTIME;
+		stx->stx_mtime = now;
+		mask |= CEPH_SETATTR_MTIME;
 	} else if (in->valid & FATTR_MTIME) {
 		stx->stx_mtime.tv_sec = (time_t)in->mtime;
 		stx->stx_mtime.tv_nsec = in->mtimensec;

@@ -1,6 +1,8 @@
-/* fs/ceph/cf_misc.c - STATFS, the extended attributes, LSEEK. */
+/* fs/ceph/cf_misc.c - STATFS, ACCESS, the extended attributes, LSEEK. */
 #include <errno.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 #include "cf.h"
 
 int cf_statfs(const struct sgf_req *r, uint64_t ino, struct fuse_statfs_out *out)
@@ -17,6 +19,38 @@ int cf_statfs(const struct sgf_req *r, uint64_t ino, struct fuse_statfs_out *out
 		sgf_fill_kstatfs(&out->st, &sv);
 	cf_node_put(s, n);
 	return err;
+}
+
+/* libcephfs 16 has no low-level access check: the mode bits against the
+ * requester's uid and gid, as Ceph's own checks read them (root may read
+ * and write anything, and execute what anyone may). */
+int cf_access(const struct sgf_req *r, uint64_t ino, uint32_t mask)
+{
+	struct cf_session *s = r->fs;
+	struct cf_node *n = cf_node_get(s, ino);
+	struct ceph_statx stx;
+	unsigned bits;
+	int err;
+
+	if (!n)
+		return -ESTALE;
+	err = ceph_ll_getattr(s->c->cmount, n->in, &stx, CEPH_STATX_MODE | CEPH_STATX_UID |
+			      CEPH_STATX_GID, AT_SYMLINK_NOFOLLOW, CF_PERM(r));
+	cf_node_put(s, n);
+	if (err || mask == F_OK)
+		return err;
+	if (r->uid == 0) {
+		if (!(mask & X_OK) || S_ISDIR(stx.stx_mode) || (stx.stx_mode & 0111))
+			return 0;
+		return -EACCES;
+	}
+	if (r->uid == stx.stx_uid)
+		bits = (stx.stx_mode >> 6) & 7;
+	else if (r->gid == stx.stx_gid)
+		bits = (stx.stx_mode >> 3) & 7;
+	else
+		bits = stx.stx_mode & 7;
+	return (mask & 7 & ~bits) ? -EACCES : 0;
 }
 
 int cf_setxattr(const struct sgf_req *r, uint64_t ino, const char *name, const void *value,

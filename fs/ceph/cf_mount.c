@@ -77,9 +77,6 @@ static int connect_once(struct sgf_ceph *c, char *msg, size_t msglen)
 			 c->conf ? c->conf : "(default search path)", strerror(-err));
 		goto fail;
 	}
-	/* Modes arrive masked by the requester's umask: Ceph must not mask
-	 * them again with its own. */
-	err = ceph_conf_set(cm, "client_umask", "0");
 	for (unsigned i = 0; !err && i < c->n_conf_set; i++) {
 		err = ceph_conf_set(cm, c->conf_set[2 * i], c->conf_set[2 * i + 1]);
 		if (err)

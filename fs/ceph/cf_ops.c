@@ -33,6 +33,7 @@ static const struct sgf_ops ceph_ops = {
 	.getxattr = cf_getxattr,
 	.listxattr = cf_listxattr,
 	.removexattr = cf_removexattr,
+	.access = cf_access,
 	.fallocate = cf_fallocate,
 	.lseek = cf_lseek,
 };
