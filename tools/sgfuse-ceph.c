@@ -20,6 +20,8 @@ struct config {
 	const char *conf_set[2 * MAX_CONF_SET];
 	struct sgf_ceph *ceph;
 	struct sgf_ops ops;
+	const char *conf_arg; /* conf= as given */
+	char *conf_abs;       /* ... made absolute: the daemon leaves its cwd */
 };
 
 static int parse_seconds(const char *key, const char *val, double *out, char *err,
@@ -64,10 +66,11 @@ static int take_opt(void *fs, const char *key, const char *val, char *err, size_
 		{ "mount_timeout", "client_mount_timeout" },
 		{ "osd_timeout", "rados_osd_op_timeout" },
 		{ "mon_timeout", "rados_mon_op_timeout" },
+		{ "shutdown_timeout", "client_shutdown_timeout" },
 	};
 
 	if (!strcmp(key, "conf"))
-		str = &cf->opts.conf;
+		str = &cf->conf_arg;
 	else if (!strcmp(key, "id"))
 		str = &cf->opts.id;
 	else if (!strcmp(key, "fs"))
@@ -113,10 +116,16 @@ static int take_opt(void *fs, const char *key, const char *val, char *err, size_
 	}
 	for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++) {
 		if (!strcmp(key, timeouts[i].opt)) {
-			double v;
-			int e = parse_seconds(key, val, &v, err, errlen);
+			/* libcephfs takes whole seconds only. */
+			char *end;
+			unsigned long v = val && *val ? strtoul(val, &end, 10) : 0;
 
-			return e ? e : add_conf(cf, timeouts[i].ceph, val, err, errlen);
+			if (!val || !*val || *end || v > 1000000) {
+				snprintf(err, errlen, "%s must be whole seconds (0 to 1000000), got '%s'",
+					 key, val ? val : "");
+				return -EINVAL;
+			}
+			return add_conf(cf, timeouts[i].ceph, val, err, errlen);
 		}
 	}
 	if (!strncmp(key, "ceph.", 5) && key[5]) {
@@ -139,6 +148,15 @@ static int check(void *fs, char *err, size_t errlen)
 	int e;
 
 	cf->opts.conf_set = cf->conf_set;
+	if (cf->conf_arg) {
+		cf->conf_abs = realpath(cf->conf_arg, NULL);
+		if (!cf->conf_abs) {
+			e = -errno;
+			snprintf(err, errlen, "conf %s: %s", cf->conf_arg, strerror(errno));
+			return e;
+		}
+		cf->opts.conf = cf->conf_abs;
+	}
 	e = sgf_ceph_new(&probe, &cf->opts);
 	if (e) {
 		snprintf(err, errlen, "bad options: %s", strerror(-e));
@@ -192,6 +210,8 @@ static const struct sgf_main_ext ext = {
 		"                         ETIMEDOUT (rados_osd_op_timeout; 0, the default:\n"
 		"                         wait for the cluster to recover)\n"
 		"  mon_timeout=SEC        the same for monitor requests (rados_mon_op_timeout)\n"
+		"  shutdown_timeout=SEC   at exit, wait at most SEC for the cluster to close\n"
+		"                         the session (client_shutdown_timeout, default 30)\n"
 		"  ceph.KEY=VALUE         any other Ceph client setting\n",
 	.opt = take_opt,
 	.check = check,
@@ -208,5 +228,6 @@ int main(int argc, char **argv)
 	cf.ops.stats = print_stats;
 	ret = sgf_main_ext(argc, argv, &cf.ops, sizeof(cf.ops), &cf, &ext);
 	sgf_ceph_free(cf.ceph);
+	free(cf.conf_abs);
 	return ret;
 }

@@ -51,7 +51,6 @@ struct sgf_ceph {
 	double entry_timeout, attr_timeout;
 
 	pthread_mutex_t connect_lock;
-	bool connect_tried;
 	int connect_err;
 	char connect_msg[256];
 	struct ceph_mount_info *cmount; /* set once connected */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "cf.h"
 
 #define DEFAULT_BACKEND_THREADS 16
@@ -55,7 +56,7 @@ int sgf_ceph_new(struct sgf_ceph **out, const struct sgf_ceph_opts *o)
 		return err;
 	}
 	c->backend_threads = o->backend_threads ? o->backend_threads : DEFAULT_BACKEND_THREADS;
-	c->entry_timeout = o->entry_timeout < 0 ? 0 : o->entry_timeout;
+	c->entry_timeout = o->entry_timeout < 0 ? 0 : o->entry_timeout ? o->entry_timeout : 1.0;
 	c->attr_timeout = o->attr_timeout ? o->attr_timeout : 1.0;
 	*out = c;
 	return 0;
@@ -120,15 +121,81 @@ int sgf_ceph_connect(struct sgf_ceph *c, char *err, size_t errlen)
 	int ret;
 
 	pthread_mutex_lock(&c->connect_lock);
-	if (!c->connect_tried) {
-		c->connect_tried = true;
+	/* Once connected, stay; a failure is tried again by the next session
+	 * (a listening daemon outlives a cluster that was down). */
+	if (!c->cmount)
 		c->connect_err = connect_once(c, c->connect_msg, sizeof(c->connect_msg));
-	}
 	ret = c->connect_err;
 	if (ret && err && errlen)
 		snprintf(err, errlen, "%s", c->connect_msg);
 	pthread_mutex_unlock(&c->connect_lock);
 	return ret;
+}
+
+/* ceph_unmount, on its own thread, so that waiting for it is bounded. */
+struct unmounting {
+	struct ceph_mount_info *cm;
+	pthread_mutex_t lock;
+	pthread_cond_t done_cond;
+	bool done;
+};
+
+static void *unmount_main(void *arg)
+{
+	struct unmounting *u = arg;
+
+	ceph_unmount(u->cm);
+	pthread_mutex_lock(&u->lock);
+	u->done = true;
+	pthread_cond_signal(&u->done_cond);
+	pthread_mutex_unlock(&u->lock);
+	return NULL; /* abandoned or not, the waiter frees nothing we use */
+}
+
+/* Unmount, waiting at most client_shutdown_timeout and a little more:
+ * with OSDs or MDSs gone, libcephfs 16 can wait far longer than that for
+ * the session to close (seen: forever). Past it the client is left as it
+ * is (its threads end with the process) rather than hold the exit. true
+ * when it unmounted. */
+static bool unmount_bounded(struct ceph_mount_info *cm)
+{
+	struct unmounting *u = calloc(1, sizeof(*u));
+	char val[32] = "30";
+	struct timespec until;
+	pthread_t t;
+	bool done;
+
+	if (!u) {
+		ceph_unmount(cm);
+		return true;
+	}
+	u->cm = cm;
+	pthread_mutex_init(&u->lock, NULL);
+	pthread_cond_init(&u->done_cond, NULL);
+	if (pthread_create(&t, NULL, unmount_main, u) != 0) {
+		ceph_unmount(cm);
+		free(u);
+		return true;
+	}
+	ceph_conf_get(cm, "client_shutdown_timeout", val, sizeof(val));
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += atol(val) + 5;
+	pthread_mutex_lock(&u->lock);
+	while (!u->done && pthread_cond_timedwait(&u->done_cond, &u->lock, &until) == 0)
+		;
+	done = u->done;
+	pthread_mutex_unlock(&u->lock);
+	if (!done) {
+		fprintf(stderr, "sgfuse-ceph: the cluster did not close the session within "
+				"%s s (client_shutdown_timeout); leaving it\n", val);
+		pthread_detach(t);
+		return false; /* u and cm stay: the unmounting thread uses them */
+	}
+	pthread_join(t, NULL);
+	pthread_cond_destroy(&u->done_cond);
+	pthread_mutex_destroy(&u->lock);
+	free(u);
+	return true;
 }
 
 void sgf_ceph_free(struct sgf_ceph *c)
@@ -138,8 +205,8 @@ void sgf_ceph_free(struct sgf_ceph *c)
 	if (c->cmount) {
 		cf_pool_stop(&c->pool);
 		cf_perm_free_all(c);
-		ceph_unmount(c->cmount);
-		ceph_release(c->cmount);
+		if (unmount_bounded(c->cmount))
+			ceph_release(c->cmount);
 	}
 	pthread_mutex_destroy(&c->connect_lock);
 	pthread_mutex_destroy(&c->perm_lock);

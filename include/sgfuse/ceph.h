@@ -27,7 +27,8 @@ struct sgf_ceph_opts {
 	const char *fs_name;     /* file system to mount; NULL: the default one */
 	const char *root;        /* directory of it to serve; NULL: "/" */
 	unsigned backend_threads; /* data-op threads; 0: 16 */
-	double entry_timeout;    /* seconds the kernel may cache names; <0: 0 */
+	double entry_timeout;    /* seconds the kernel may cache names; 0 means
+	                          * the default 1.0, <0 no caching */
 	double attr_timeout;     /* ... and attributes; 0 means the default 1.0 */
 	/* Ceph settings applied after conf (e.g. "rados_osd_op_timeout",
 	 * "5"): pairs, key then value, n_conf_set pairs. */
@@ -43,13 +44,16 @@ struct sgf_ceph;
  * sgf_main does once mounted) keeps libcephfs's threads. 0 and *out,
  * -EINVAL (bad option), -ENOMEM. */
 int sgf_ceph_new(struct sgf_ceph **out, const struct sgf_ceph_opts *opts);
-/* Connect and mount the file system, once (later calls return the first
- * result). 0, or -errno with a one-line reason in err (what failed and
+/* Connect and mount the file system: once connected, later calls return
+ * 0 at once; after a failure the next call tries again. 0, or -errno with a one-line reason in err (what failed and
  * Ceph's word for it): -ENOENT (no conf file, no such root), -ETIMEDOUT
  * or -ENOTCONN (no monitor answered within client_mount_timeout), -EACCES
  * or -EPERM (cephx refused), -EINVAL (a bad setting). */
 int sgf_ceph_connect(struct sgf_ceph *c, char *err, size_t errlen);
-/* Unmount (if connected) and free. Every session must be freed first. */
+/* Unmount (if connected) and free. Every session must be freed first.
+ * With the cluster's OSDs or MDSs gone the unmount may never end: it is
+ * waited for client_shutdown_timeout + 5 s, then the client is left as it
+ * is (its threads end with the process) and a line on stderr says so. */
 void sgf_ceph_free(struct sgf_ceph *c);
 
 /* A session's filesystem pointer (sgf_server_opts.fs_new): NULL and errno

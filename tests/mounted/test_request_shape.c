@@ -2,7 +2,9 @@
  * vectored O_DIRECT call crosses the protocol in as few requests as the
  * limits allow, counted by the daemon's statistics around each call. Under
  * $SGF_TEST_OPTS passthrough none crosses it: the kernel does the I/O on
- * the backing file, and the daemon counts no READ or WRITE at all. */
+ * the backing file, and the daemon counts no READ or WRITE at all. In the
+ * harness's Ceph mode every READ and WRITE must also be exactly one
+ * ceph_ll_readv / ceph_ll_writev (sgfuse-ceph's counters). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -152,6 +154,31 @@ static bool same(const struct iovec *iov, int n, unsigned seed)
 	return true;
 }
 
+/* Requests of op and Ceph calls of call so far (Ceph mode). */
+struct ceph_calls {
+	uint64_t requests, calls;
+};
+
+static struct ceph_calls ceph_calls(const char *op, const char *call)
+{
+	struct ceph_calls n = { 0, 0 };
+	if (h_ceph() && h_stats(stats_text, sizeof(stats_text)) == 0) {
+		n.requests = h_stat_op(stats_text, op, "count");
+		n.calls = h_stat_count(stats_text, call);
+	}
+	return n;
+}
+
+/* One Ceph call per request, no more (no split), no fewer (no merge). */
+static void check_calls(const char *call, struct ceph_calls a, struct ceph_calls b,
+			const char *opts)
+{
+	if (h_ceph() && b.calls - a.calls != b.requests - a.requests)
+		h_fail(__FILE__, __LINE__, "[%s] %llu requests made %llu %s calls", opts,
+		       (unsigned long long)(b.requests - a.requests),
+		       (unsigned long long)(b.calls - a.calls), call);
+}
+
 static void run_case(const struct shape_case *c, int fd, unsigned seed)
 {
 	struct iovec iov[MAX_IOV];
@@ -165,17 +192,21 @@ static void run_case(const struct shape_case *c, int fd, unsigned seed)
 	uint64_t crossing = passthrough ? 0 : total;
 
 	fill(iov, n, seed);
+	struct ceph_calls cw0 = ceph_calls("WRITE", "ceph_ll_writev");
 	struct snap w0 = snap("WRITE", we);
 	CHECK_EQ(pwritev(fd, iov, n, 0), total);
 	struct snap w1 = snap("WRITE", we);
 	check_delta("WRITE", we, &w0, &w1, crossing, c->opts);
+	check_calls("ceph_ll_writev", cw0, ceph_calls("WRITE", "ceph_ll_writev"), c->opts);
 
 	for (int i = 0; i < n; i++)
 		memset(iov[i].iov_base, 0, iov[i].iov_len);
+	struct ceph_calls cr0 = ceph_calls("READ", "ceph_ll_readv");
 	struct snap r0 = snap("READ", re);
 	CHECK_EQ(preadv(fd, iov, n, 0), total);
 	struct snap r1 = snap("READ", re);
 	check_delta("READ", re, &r0, &r1, crossing, c->opts);
+	check_calls("ceph_ll_readv", cr0, ceph_calls("READ", "ceph_ll_readv"), c->opts);
 	if (!same(iov, n, seed))
 		h_fail(__FILE__, __LINE__, "[%s] data read back differs", c->opts);
 }
