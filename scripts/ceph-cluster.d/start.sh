@@ -31,16 +31,34 @@ remaining() { echo $((deadline - SECONDS > 1 ? deadline - SECONDS : 1)); }
 # The ceph CLI as client.admin, bounded by what is left of the start time.
 cephc() { timeout -k 2 "$(remaining)" ceph -c "$conf" --connect-timeout "$(remaining)" "$@"; }
 
+# The OSD's mkfs and start in the background: let it end (it would start
+# the OSD after we killed the rest), or kill it and its ceph-osd.
+end_osd_job() {
+  local i
+  [ -n "${osd_job:-}" ] || return 0
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$osd_job" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$osd_job" 2>/dev/null && kill -KILL $(pgrep -P "$osd_job") "$osd_job" 2>/dev/null
+  wait "$osd_job" 2>/dev/null
+  osd_job=
+}
+
 # Kill what start has started, say why it failed, keep DIR for the logs.
 start_failed() { # MESSAGE [LOG]
   trap - INT TERM HUP
-  echo "ceph-cluster start $dir: $1" >&2
-  if [ -n "${2:-}" ] && [ -s "$2" ]; then
-    echo "--- last lines of $2:" >&2
-    tail -n 15 "$2" >&2
-  fi
-  kill_daemons "$dir" "$conf"
-  echo "ceph-cluster: daemons killed; DIR kept for its logs (scripts/ceph-cluster stop $dir removes it)" >&2
+  end_osd_job
+  # fd 3: start's stderr (a trap may run inside a redirected command).
+  {
+    echo "ceph-cluster start $dir: $1"
+    if [ -n "${2:-}" ] && [ -s "$2" ]; then
+      echo "--- last lines of $2:"
+      tail -n 15 "$2"
+    fi
+    kill_daemons "$dir" "$conf"
+    echo "ceph-cluster: daemons killed; DIR kept for its logs (scripts/ceph-cluster stop $dir removes it)"
+  } >&3 2>&3
   exit 1
 }
 
@@ -101,6 +119,8 @@ wait_mds_active() {
 }
 
 cmd_start() {
+  exec 3>&2
+  osd_job=
   store=${CEPH_OSD_STORE:-memstore}
   while [ $# -gt 0 ]; do
     case $1 in
@@ -143,19 +163,23 @@ cmd_start() {
   # the fs exists.
   start_daemon mgr.x || start_failed "mgr.x did not start" "$dir/log/mgr.x.log"
   start_daemon mds.a || start_failed "mds.a did not start" "$dir/log/mds.a.log"
-  # One CLI session for the OSD's id and the fs: each ceph run costs ~0.3 s.
-  cephc >"$dir/log/setup.out" 2>&1 <<EOF || start_failed "setting up osd.0 and cephfs failed" "$dir/log/setup.out"
-osd new $osd_uuid 0
+  # The OSD's id first; its mkfs and start (2 s) then overlap the pools
+  # and the fs being made (one CLI session: each ceph run costs ~0.3 s).
+  cephc osd new "$osd_uuid" 0 >"$dir/log/setup.out" 2>&1 ||
+    start_failed "ceph osd new failed" "$dir/log/setup.out"
+  { ceph-osd -c "$conf" -i 0 --mkfs --osd-uuid "$osd_uuid" >>"$dir/log/osd.0.out" 2>&1 &&
+      start_daemon osd.0; } &
+  osd_job=$!
+  cephc >>"$dir/log/setup.out" 2>&1 <<EOF || start_failed "making cephfs failed" "$dir/log/setup.out"
 osd pool create cephfs_metadata 8 8
 osd pool create cephfs_data 8 8
 fs new cephfs cephfs_metadata cephfs_data
 EOF
   # Interactive ceph exits 0 whatever its commands did: the last must have worked.
   grep -q '^new fs with metadata pool' "$dir/log/setup.out" ||
-    start_failed "setting up osd.0 and cephfs failed" "$dir/log/setup.out"
-  ceph-osd -c "$conf" -i 0 --mkfs --osd-uuid "$osd_uuid" >>"$dir/log/osd.0.out" 2>&1 ||
-    start_failed "ceph-osd --mkfs failed" "$dir/log/osd.0.log"
-  start_daemon osd.0 || start_failed "osd.0 did not start" "$dir/log/osd.0.log"
+    start_failed "making cephfs failed" "$dir/log/setup.out"
+  wait "$osd_job" || { osd_job=; start_failed "osd.0 did not start (mkfs or start)" "$dir/log/osd.0.log"; }
+  osd_job=
   wait_mds_active
   trap - INT TERM HUP
   echo "ceph-cluster: up in $SECONDS s: ceph -c $conf -s"
