@@ -43,7 +43,7 @@ cmd_stop() {
   rm -rf --one-file-system -- "$dir" || die "stop $dir: could not remove it"
 }
 
-# daemon_name DIR osd|mon|mds|mgr -> osd.0 ...
+# daemon_name CMD osd|mon|mds|mgr -> osd.0 ...
 daemon_name() {
   case $2 in
     mon) echo mon.a ;;
@@ -66,10 +66,10 @@ cmd_kill() {
   [ $# -eq 2 ] || { usage >&2; exit 2; }
   local dir name pid
   dir=$(cluster_dir kill "$1") || exit 1
-  name=$(daemon_name kill "$2") || exit 1
+  name=$(daemon_name "kill $dir" "$2") || exit 1
   pid=$(pid_of "$dir/run/$name.pid" "$dir/ceph.conf") ||
-    die "kill $name: not running (no live pid of this cluster in $dir/run/$name.pid)"
-  kill_wait "$pid" || die "kill $name: pid $pid did not die"
+    die "kill $dir $name: not running (no live pid of this cluster in $dir/run/$name.pid)"
+  kill_wait "$pid" || die "kill $dir $name: pid $pid did not die"
   rm -f "$dir/run/$name.pid"
 }
 
@@ -81,14 +81,14 @@ cmd_restart() {
   local name pid out
   dir=$(cluster_dir restart "$1") || exit 1
   conf=$dir/ceph.conf
-  name=$(daemon_name restart "$2") || exit 1
-  pid=$(pid_of "$dir/run/$name.pid" "$conf") && die "restart $name: still running (pid $pid); kill it first"
+  name=$(daemon_name "restart $dir" "$2") || exit 1
+  pid=$(pid_of "$dir/run/$name.pid" "$conf") && die "restart $dir $name: still running (pid $pid); kill it first"
   if [ "$name" = osd.0 ] && grep -q '^osd objectstore = memstore' "$conf"; then
-    die "restart osd.0: memstore lost its data when the OSD was killed; start the cluster with --bluestore"
+    die "restart $dir osd.0: memstore lost its data when the OSD was killed; start the cluster with --bluestore"
   fi
   timeout_s=${CEPH_START_TIMEOUT:-60}
   deadline=$((SECONDS + timeout_s))
-  start_daemon "$name" || die "restart $name: it did not start; see $dir/log/$name.log"
+  start_daemon "$name" || die "restart $dir $name: it did not start; see $dir/log/$name.log"
   # Back means what the new daemon itself says (the mon's maps still show
   # the killed one up for a while): the mon leads, the mgr is initialized
   # and available, osd.0 is active (booted into the map), the MDS active.
@@ -103,7 +103,7 @@ cmd_restart() {
     esac
     sleep 0.5
   done
-  die "restart $name: not back within $timeout_s s; see $dir/log/$name.log"
+  die "restart $dir $name: not back within $timeout_s s; see $dir/log/$name.log"
 }
 
 cmd_fuse_mount() {
