@@ -60,6 +60,9 @@ client mount timeout = 30
 [mon]
 mon data = $dir/\$name
 keyring = $dir/\$name/keyring
+# A taken port fails at once (not after 3 tries 5 s apart): start picks
+# another.
+ms bind retry count = 1
 mon cluster log file = default=$dir/log/\$channel.log cluster=$dir/log/cluster.log
 mon cluster log file level = info
 mgr initial modules =
