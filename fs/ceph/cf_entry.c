@@ -54,8 +54,9 @@ int cf_mknod(const struct sgf_req *r, uint64_t parent, const char *name,
 
 	if (!p)
 		return err;
-	err = ceph_ll_mknod(s->c->cmount, p->in, name, in->mode, (dev_t)cf_rdev_from_fuse(in->rdev), &child, &stx, CF_WANT,
-			    0, CF_PERM(r));
+	err = ceph_ll_mknod(s->c->cmount, p->in, name, in->mode,
+			    (dev_t)cf_rdev_from_fuse(in->rdev), &child, &stx, CF_WANT, 0,
+			    CF_PERM(r));
 	cf_node_put(s, p);
 	return err ? err : cf_entry(s, r, child, &stx, out);
 }
