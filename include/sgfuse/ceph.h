@@ -45,8 +45,8 @@ struct sgf_ceph;
  * -EINVAL (bad option), -ENOMEM. */
 int sgf_ceph_new(struct sgf_ceph **out, const struct sgf_ceph_opts *opts);
 /* Connect and mount the file system: once connected, later calls return
- * 0 at once; after a failure the next call tries again. 0, or -errno with a one-line reason in err (what failed and
- * Ceph's word for it): -ENOENT (no conf file, no such root), -ETIMEDOUT
+ * 0 at once; after a failure the next call tries again. 0, or -errno with
+ * a one-line reason in err (what failed and Ceph's word for it): -ENOENT (no conf file, no such root), -ETIMEDOUT
  * or -ENOTCONN (no monitor answered within client_mount_timeout), -EACCES
  * or -EPERM (cephx refused), -EINVAL (a bad setting). */
 int sgf_ceph_connect(struct sgf_ceph *c, char *err, size_t errlen);
