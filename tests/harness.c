@@ -80,13 +80,9 @@ char *h_join(char *buf, size_t size, const char *dir, const char *name)
 	return buf;
 }
 
-/* Async-signal-safe part of cleanup: detach mounts, kill the daemon, and
- * when root is our own tmpfs, drop it (that removes every file). */
-static void cleanup_safe(void)
+/* Detach the mount and kill the daemon (async-signal-safe). */
+static void kill_daemon(void)
 {
-	uring_param_restore();
-	if (!H.ready)
-		return;
 	umount2(H.mnt, MNT_DETACH);
 	pid_t pid = H.pid;
 	if (pid > 0) {
@@ -94,6 +90,16 @@ static void cleanup_safe(void)
 		waitpid(pid, NULL, 0);
 		H.pid = 0;
 	}
+}
+
+/* Async-signal-safe part of cleanup: the daemon, then the cluster it may
+ * use, and when root is our own tmpfs, drop it (that removes every file). */
+static void cleanup_safe(void)
+{
+	uring_param_restore();
+	if (!H.ready)
+		return;
+	kill_daemon();
 	/* Before the tmpfs goes: the cluster's pid files are in it. */
 	h_ceph_stop_safe();
 	if (H.own_tmpfs && umount2(H.root, MNT_DETACH) == 0) {
@@ -160,9 +166,11 @@ static void kill_strays(void)
 static void cleanup_all(void)
 {
 	/* The cluster's daemons and ceph-fuse are stopped in order, not
-	 * taken for strays. */
-	if (H.ready)
-		h_ceph_stop_safe();
+	 * taken for strays; after the daemon, which uses them. */
+	if (H.ready) {
+		kill_daemon();
+		h_ceph_stop_full();
+	}
 	if (H.ready)
 		kill_strays();
 	cleanup_safe();
@@ -213,21 +221,10 @@ static void make_dir(char *buf, const char *name)
 		die(buf);
 }
 
-void h_init(int argc, char **argv, unsigned timeout_s)
+/* Common to h_init and h_init_bare: io_uring variant, private namespace,
+ * the temp tree and cleanup. */
+static void init_root(unsigned timeout_s)
 {
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	H.daemon = argc > 1 ? argv[1] : getenv("SGF_DAEMON");
-	if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0) {
-		printf("SKIP: needs root and /dev/fuse\n");
-		exit(H_EXIT_SKIP);
-	}
-	if (!H.daemon || access(H.daemon, X_OK) != 0) {
-		fprintf(stderr, "harness: daemon not given or not executable "
-			"(argv[1] or $SGF_DAEMON): %s\n", H.daemon ? H.daemon : "(none)");
-		exit(1);
-	}
-	if (realpath(H.daemon, H.daemon_abs))
-		H.daemon = H.daemon_abs;
 	const char *extra = getenv("SGF_TEST_OPTS");
 	H.uring = extra && strstr(extra, "io_uring") != NULL;
 	if (H.uring) {
@@ -255,8 +252,38 @@ void h_init(int argc, char **argv, unsigned timeout_s)
 	make_dir(H.mnt, "mnt");
 	make_dir(H.outside, "outside");
 	h_join(H.stats, sizeof(H.stats), H.root, "stats.txt");
+}
+
+void h_init(int argc, char **argv, unsigned timeout_s)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	H.daemon = argc > 1 ? argv[1] : getenv("SGF_DAEMON");
+	if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0) {
+		printf("SKIP: needs root and /dev/fuse\n");
+		exit(H_EXIT_SKIP);
+	}
+	if (!H.daemon || access(H.daemon, X_OK) != 0) {
+		fprintf(stderr, "harness: daemon not given or not executable "
+			"(argv[1] or $SGF_DAEMON): %s\n", H.daemon ? H.daemon : "(none)");
+		exit(1);
+	}
+	if (realpath(H.daemon, H.daemon_abs))
+		H.daemon = H.daemon_abs;
+	init_root(timeout_s);
 	h_ceph_init();
 }
+
+void h_init_bare(unsigned timeout_s)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (geteuid() != 0) {
+		printf("SKIP: needs root\n");
+		exit(H_EXIT_SKIP);
+	}
+	init_root(timeout_s);
+}
+
+bool h_own_tmpfs(void) { return H.own_tmpfs; }
 
 /* mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SRC SUPER */
 static bool find_mount(const char *path, bool fuse_only, char *fstype, size_t fssize)

@@ -22,6 +22,12 @@
  * alarm(timeout_s) as a last resort. */
 void h_init(int argc, char **argv, unsigned timeout_s);
 
+/* h_init without a daemon (a test that starts none, or its own): needs
+ * root only; h_daemon() is NULL; no Ceph mode (h_ceph_start() at will). */
+void h_init_bare(unsigned timeout_s);
+/* Is h_root() a tmpfs of our own (size=512m)? */
+bool h_own_tmpfs(void);
+
 const char *h_daemon(void);
 const char *h_root(void);     /* the temp directory */
 const char *h_backing(void);  /* ROOT/backing: the daemon's SOURCE */
@@ -96,15 +102,37 @@ bool h_opts_have(const char *word);
  * a throw-away cluster in h_ceph_dir() and mounts its file system with
  * ceph-fuse on h_backing() (so h_pp's .b paths are another Ceph client's
  * view); h_start passes conf=h_ceph_conf() and no SOURCE; cleanup stops
- * the cluster however the test ends. */
+ * the cluster however the test ends. Is a cluster up (this mode, or
+ * h_ceph_start)? */
 bool h_ceph(void);
+/* Start the cluster (mon, mgr, OSD, MDS, a CephFS named cephfs) in
+ * ROOT/ceph now, without the ceph-fuse view, and wait until its MDS is
+ * active; from then on cleanup always stops it. The script is
+ * $SGF_TEST_CEPH, else the source tree's. Exits 77 (with the reason) when
+ * Ceph is not installed; fails the test (exit) when the cluster does not
+ * come up. CEPH_OSD_STORE=bluestore in the environment asks for bluestore
+ * (the tmpfs grows to hold it). 0. */
+int h_ceph_start(void);
 const char *h_ceph_dir(void);
+/* ROOT/ceph/ceph.conf: for ceph_conf_read_file(), id "admin". */
 const char *h_ceph_conf(void);
-/* scripts/ceph-cluster kill DIR DAEMON (mon, mgr, osd, mds): its exit code. */
+/* SIGKILL one daemon ("mon", "mgr", "osd" or "mds") and wait until it is
+ * gone / start it again and wait until it is back (the OSD only with
+ * bluestore). The script's exit code: 0 done. */
 int h_ceph_kill(const char *daemon);
-/* For the harness itself. */
+int h_ceph_restart(const char *daemon);
+/* ceph-fuse of the cluster's fs on mnt (stopped with the cluster) / its
+ * unmount. The script's exit code (77: no ceph-fuse). */
+int h_ceph_fuse_mount(const char *mnt);
+int h_ceph_fuse_umount(const char *mnt);
+/* Stop now (unmount, kill every daemon, remove ROOT/ceph); cleanup then
+ * has nothing left to do. The script's exit code. */
+int h_ceph_stop(void);
+/* For the harness itself: Ceph mode's start (from h_init), the stop from a
+ * signal handler (SIGKILL, async-signal-safe) and on exit (the script). */
 void h_ceph_init(void);
 void h_ceph_stop_safe(void);
+void h_ceph_stop_full(void);
 
 /* Read a whole small file into buf (NUL-terminated). Bytes read or -errno. */
 ssize_t h_read_file(const char *path, char *buf, size_t size);
