@@ -97,6 +97,20 @@ int cf_getattr(const struct sgf_req *r, uint64_t ino, const struct fuse_getattr_
 	return err;
 }
 
+/* One time of a SETATTR: now (read by the caller) or the value given;
+ * the Ceph mask bit when it is set. */
+static int set_time(struct timespec *t, uint32_t valid, uint32_t bit, uint32_t now_bit,
+		    uint64_t sec, uint32_t nsec, const struct timespec *now, int ceph_bit)
+{
+	if (valid & now_bit)
+		*t = *now;
+	else if (valid & bit)
+		*t = (struct timespec){ (time_t)sec, (long)nsec };
+	else
+		return 0;
+	return ceph_bit;
+}
+
 /* FUSE's SETATTR fields and flags as Ceph's mask over a statx. */
 static int setattr_mask(const struct fuse_setattr_in *in, struct ceph_statx *stx)
 {
@@ -124,22 +138,10 @@ static int setattr_mask(const struct fuse_setattr_in *in, struct ceph_statx *stx
 	 * the time bit is set, its _NOW bits notwithstanding. */
 	if (in->valid & (FATTR_ATIME_NOW | FATTR_MTIME_NOW))
 		clock_gettime(CLOCK_REALTIME, &now);
-	if (in->valid & FATTR_ATIME_NOW) {
-		stx->stx_atime = now;
-		mask |= CEPH_SETATTR_ATIME;
-	} else if (in->valid & FATTR_ATIME) {
-		stx->stx_atime.tv_sec = (time_t)in->atime;
-		stx->stx_atime.tv_nsec = in->atimensec;
-		mask |= CEPH_SETATTR_ATIME;
-	}
-	if (in->valid & FATTR_MTIME_NOW) {
-		stx->stx_mtime = now;
-		mask |= CEPH_SETATTR_MTIME;
-	} else if (in->valid & FATTR_MTIME) {
-		stx->stx_mtime.tv_sec = (time_t)in->mtime;
-		stx->stx_mtime.tv_nsec = in->mtimensec;
-		mask |= CEPH_SETATTR_MTIME;
-	}
+	mask |= set_time(&stx->stx_atime, in->valid, FATTR_ATIME, FATTR_ATIME_NOW, in->atime,
+			 in->atimensec, &now, CEPH_SETATTR_ATIME);
+	mask |= set_time(&stx->stx_mtime, in->valid, FATTR_MTIME, FATTR_MTIME_NOW, in->mtime,
+			 in->mtimensec, &now, CEPH_SETATTR_MTIME);
 	if (in->valid & FATTR_CTIME) {
 		stx->stx_ctime.tv_sec = (time_t)in->ctime;
 		stx->stx_ctime.tv_nsec = in->ctimensec;

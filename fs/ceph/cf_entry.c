@@ -133,7 +133,8 @@ ssize_t cf_readlink(const struct sgf_req *r, uint64_t ino, char *buf, size_t siz
 	return ret;
 }
 
-int cf_unlink(const struct sgf_req *r, uint64_t parent, const char *name)
+/* UNLINK and RMDIR. */
+static int remove_name(const struct sgf_req *r, uint64_t parent, const char *name, bool dir)
 {
 	struct cf_session *s = r->fs;
 	int err;
@@ -141,22 +142,20 @@ int cf_unlink(const struct sgf_req *r, uint64_t parent, const char *name)
 
 	if (!p)
 		return err;
-	err = ceph_ll_unlink(s->c->cmount, p->in, name, CF_PERM(r));
+	err = dir ? ceph_ll_rmdir(s->c->cmount, p->in, name, CF_PERM(r))
+		  : ceph_ll_unlink(s->c->cmount, p->in, name, CF_PERM(r));
 	cf_node_put(s, p);
 	return err;
 }
 
+int cf_unlink(const struct sgf_req *r, uint64_t parent, const char *name)
+{
+	return remove_name(r, parent, name, false);
+}
+
 int cf_rmdir(const struct sgf_req *r, uint64_t parent, const char *name)
 {
-	struct cf_session *s = r->fs;
-	int err;
-	struct cf_node *p = parent_of(s, parent, name, &err);
-
-	if (!p)
-		return err;
-	err = ceph_ll_rmdir(s->c->cmount, p->in, name, CF_PERM(r));
-	cf_node_put(s, p);
-	return err;
+	return remove_name(r, parent, name, true);
 }
 
 int cf_rename(const struct sgf_req *r, uint64_t parent, const char *name,
