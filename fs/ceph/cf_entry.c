@@ -4,6 +4,7 @@
  * requester's count. */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "cf.h"
 
 /* The parent node of a name op, with the name checked. */
@@ -50,8 +51,15 @@ int cf_mknod(const struct sgf_req *r, uint64_t parent, const char *name,
 	struct ceph_statx stx;
 	Inode *child = NULL;
 	int err;
-	struct cf_node *p = parent_of(s, parent, name, &err);
+	struct cf_node *p;
+	mode_t type = in->mode & S_IFMT;
 
+	/* Directories and links have their own ops; anything else is no file
+	 * type at all. */
+	if (type != 0 && type != S_IFREG && type != S_IFCHR && type != S_IFBLK &&
+	    type != S_IFIFO && type != S_IFSOCK)
+		return -EINVAL;
+	p = parent_of(s, parent, name, &err);
 	if (!p)
 		return err;
 	err = ceph_ll_mknod(s->c->cmount, p->in, name, in->mode,

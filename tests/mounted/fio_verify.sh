@@ -27,10 +27,11 @@ esac
 root=$(mktemp -d /tmp/sgfuse-fio-XXXXXX)
 pid=
 ceph=${SGF_TEST_CEPH:-}
+ceph_started=
 cleanup() {
 	umount -l "$root/mnt" 2>/dev/null
 	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	[ -z "$ceph" ] || "$ceph" stop "$root/ceph" >/dev/null
+	[ -z "$ceph_started" ] || "$ceph" stop "$root/ceph" >/dev/null
 	umount -l "$root" 2>/dev/null
 	rm -rf "$root"
 	[ -z "$uring_saved" ] || echo "$uring_saved" >"$uring_param"
@@ -43,9 +44,10 @@ mkdir -p "$root/backing" "$root/mnt"
 [ -z "$uring_saved" ] || echo Y >"$uring_param"
 source_args=("$root/backing")
 if [ -n "$ceph" ]; then
+	ceph_started=1 # stop is safe on a half-started cluster
 	"$ceph" start "$root/ceph" >"$root/ceph-start.log" 2>&1
 	rc=$?
-	[ $rc -eq 77 ] && { echo "SKIP: Ceph is not installed"; exit 77; }
+	[ $rc -eq 77 ] && { ceph_started=; echo "SKIP: Ceph is not installed"; exit 77; }
 	[ $rc -eq 0 ] || { cat "$root/ceph-start.log" >&2; exit 1; }
 	opts="conf=$root/ceph/ceph.conf${opts:+,$opts}"
 	source_args=()
