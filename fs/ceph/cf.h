@@ -59,9 +59,13 @@ struct sgf_ceph {
 	pthread_mutex_t perm_lock;
 	struct cf_perm *perms;
 
-	/* Sessions, for the invalidation callbacks to find the nodes. */
+	/* Sessions, for the invalidation callbacks to find the nodes; a
+	 * callback sending to a session holds it (notifying), and destroy
+	 * waits on notified for that to end. */
 	pthread_mutex_t sessions_lock;
+	pthread_cond_t notified;
 	struct cf_session *sessions;
+	const UserPerm *nobody;   /* when no UserPerm can be made: least rights */
 
 	/* Counters (sgf_ceph_stats_print). */
 	atomic_uint_least64_t readv_calls, writev_calls, read_bytes, write_bytes;
@@ -105,6 +109,7 @@ struct cf_session {
 	unsigned jobs;
 	pthread_cond_t jobs_done;
 	struct cf_session *next;  /* in sgf_ceph.sessions */
+	unsigned notifying;       /* under sgf_ceph.sessions_lock */
 };
 
 /* cf_mount.c / cf_pool.c */
@@ -118,6 +123,8 @@ void cf_pool_wait_session(struct cf_session *s);
 /* cf_perm.c */
 const UserPerm *cf_perm_of(struct sgf_ceph *c, uid_t uid, gid_t gid);
 #define CF_PERM(r) cf_perm_of(((struct cf_session *)(r)->fs)->c, (r)->uid, (r)->gid)
+/* The fallback credentials (nobody); -ENOMEM. */
+int cf_perm_init(struct sgf_ceph *c);
 void cf_perm_free_all(struct sgf_ceph *c);
 
 /* cf_node.c. get/put: hold a node of this session for an op (NULL: no such
@@ -153,7 +160,7 @@ void cf_fill_attr_out(struct sgf_ceph *c, struct fuse_attr_out *out,
  * the reference passes to the requester's lookup count. */
 int cf_entry(struct cf_session *s, const struct sgf_req *r, Inode *in,
 	     const struct ceph_statx *stx, struct fuse_entry_out *out);
-/* -EINVAL for "." / ".." and names Ceph cannot store. */
+/* -EINVAL for ".", ".." and names with a '/', -ENAMETOOLONG past 255. */
 int cf_check_name(const char *name);
 
 /* cf_notify.c */

@@ -73,9 +73,10 @@ int cf_entry(struct cf_session *s, const struct sgf_req *r, Inode *in,
 
 int cf_check_name(const char *name)
 {
-	if (!strcmp(name, ".") || !strcmp(name, ".."))
+	/* One component: Ceph would take "a/b" as a path of two. */
+	if (!strcmp(name, ".") || !strcmp(name, "..") || strchr(name, '/'))
 		return -EINVAL;
-	return 0;
+	return strlen(name) > SGF_NAME_MAX ? -ENAMETOOLONG : 0;
 }
 
 int cf_getattr(const struct sgf_req *r, uint64_t ino, const struct fuse_getattr_in *in,
@@ -95,6 +96,25 @@ int cf_getattr(const struct sgf_req *r, uint64_t ino, const struct fuse_getattr_
 		cf_fill_attr_out(s->c, out, &stx);
 	cf_node_put(s, n);
 	return err;
+}
+
+/* One time of a SETATTR: now (read by the caller) or the value given;
+ * the Ceph mask bits when it is set. "Now" also carries Ceph's _NOW bit:
+ * it is what lets a user who may write the file, not its owner, touch it
+ * (as POSIX allows). */
+static int set_time(struct timespec *t, uint32_t valid, uint32_t bit, uint32_t now_bit,
+		    uint64_t sec, uint32_t nsec, const struct timespec *now, int ceph_bit,
+		    int ceph_now_bit)
+{
+	if (valid & now_bit) {
+		*t = *now;
+		return ceph_bit | ceph_now_bit;
+	}
+	if (valid & bit)
+		*t = (struct timespec){ (time_t)sec, (long)nsec };
+	else
+		return 0;
+	return ceph_bit;
 }
 
 /* FUSE's SETATTR fields and flags as Ceph's mask over a statx. */
@@ -124,22 +144,10 @@ static int setattr_mask(const struct fuse_setattr_in *in, struct ceph_statx *stx
 	 * the time bit is set, its _NOW bits notwithstanding. */
 	if (in->valid & (FATTR_ATIME_NOW | FATTR_MTIME_NOW))
 		clock_gettime(CLOCK_REALTIME, &now);
-	if (in->valid & FATTR_ATIME_NOW) {
-		stx->stx_atime = now;
-		mask |= CEPH_SETATTR_ATIME;
-	} else if (in->valid & FATTR_ATIME) {
-		stx->stx_atime.tv_sec = (time_t)in->atime;
-		stx->stx_atime.tv_nsec = in->atimensec;
-		mask |= CEPH_SETATTR_ATIME;
-	}
-	if (in->valid & FATTR_MTIME_NOW) {
-		stx->stx_mtime = now;
-		mask |= CEPH_SETATTR_MTIME;
-	} else if (in->valid & FATTR_MTIME) {
-		stx->stx_mtime.tv_sec = (time_t)in->mtime;
-		stx->stx_mtime.tv_nsec = in->mtimensec;
-		mask |= CEPH_SETATTR_MTIME;
-	}
+	mask |= set_time(&stx->stx_atime, in->valid, FATTR_ATIME, FATTR_ATIME_NOW, in->atime,
+			 in->atimensec, &now, CEPH_SETATTR_ATIME, CEPH_SETATTR_ATIME_NOW);
+	mask |= set_time(&stx->stx_mtime, in->valid, FATTR_MTIME, FATTR_MTIME_NOW, in->mtime,
+			 in->mtimensec, &now, CEPH_SETATTR_MTIME, CEPH_SETATTR_MTIME_NOW);
 	if (in->valid & FATTR_CTIME) {
 		stx->stx_ctime.tv_sec = (time_t)in->ctime;
 		stx->stx_ctime.tv_nsec = in->ctimensec;

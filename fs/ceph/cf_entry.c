@@ -4,6 +4,7 @@
  * requester's count. */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "cf.h"
 
 /* The parent node of a name op, with the name checked. */
@@ -50,12 +51,20 @@ int cf_mknod(const struct sgf_req *r, uint64_t parent, const char *name,
 	struct ceph_statx stx;
 	Inode *child = NULL;
 	int err;
-	struct cf_node *p = parent_of(s, parent, name, &err);
+	struct cf_node *p;
+	mode_t type = in->mode & S_IFMT;
 
+	/* Directories and links have their own ops; anything else is no file
+	 * type at all. */
+	if (type != 0 && type != S_IFREG && type != S_IFCHR && type != S_IFBLK &&
+	    type != S_IFIFO && type != S_IFSOCK)
+		return -EINVAL;
+	p = parent_of(s, parent, name, &err);
 	if (!p)
 		return err;
-	err = ceph_ll_mknod(s->c->cmount, p->in, name, in->mode, (dev_t)cf_rdev_from_fuse(in->rdev), &child, &stx, CF_WANT,
-			    0, CF_PERM(r));
+	err = ceph_ll_mknod(s->c->cmount, p->in, name, in->mode,
+			    (dev_t)cf_rdev_from_fuse(in->rdev), &child, &stx, CF_WANT, 0,
+			    CF_PERM(r));
 	cf_node_put(s, p);
 	return err ? err : cf_entry(s, r, child, &stx, out);
 }
@@ -132,7 +141,8 @@ ssize_t cf_readlink(const struct sgf_req *r, uint64_t ino, char *buf, size_t siz
 	return ret;
 }
 
-int cf_unlink(const struct sgf_req *r, uint64_t parent, const char *name)
+/* UNLINK and RMDIR. */
+static int remove_name(const struct sgf_req *r, uint64_t parent, const char *name, bool dir)
 {
 	struct cf_session *s = r->fs;
 	int err;
@@ -140,22 +150,20 @@ int cf_unlink(const struct sgf_req *r, uint64_t parent, const char *name)
 
 	if (!p)
 		return err;
-	err = ceph_ll_unlink(s->c->cmount, p->in, name, CF_PERM(r));
+	err = dir ? ceph_ll_rmdir(s->c->cmount, p->in, name, CF_PERM(r))
+		  : ceph_ll_unlink(s->c->cmount, p->in, name, CF_PERM(r));
 	cf_node_put(s, p);
 	return err;
 }
 
+int cf_unlink(const struct sgf_req *r, uint64_t parent, const char *name)
+{
+	return remove_name(r, parent, name, false);
+}
+
 int cf_rmdir(const struct sgf_req *r, uint64_t parent, const char *name)
 {
-	struct cf_session *s = r->fs;
-	int err;
-	struct cf_node *p = parent_of(s, parent, name, &err);
-
-	if (!p)
-		return err;
-	err = ceph_ll_rmdir(s->c->cmount, p->in, name, CF_PERM(r));
-	cf_node_put(s, p);
-	return err;
+	return remove_name(r, parent, name, true);
 }
 
 int cf_rename(const struct sgf_req *r, uint64_t parent, const char *name,

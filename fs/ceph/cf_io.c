@@ -125,5 +125,9 @@ int cf_fallocate(const struct sgf_req *r, uint64_t ino, const struct fuse_falloc
 		cf_handle_put(r->fs, h);
 		return -EINVAL;
 	}
+	if (in->length > INT64_MAX - in->offset) {
+		cf_handle_put(r->fs, h);
+		return -EFBIG;
+	}
 	return defer(r, h, &j);
 }

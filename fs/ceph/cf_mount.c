@@ -38,6 +38,7 @@ int sgf_ceph_new(struct sgf_ceph **out, const struct sgf_ceph_opts *o)
 	pthread_mutex_init(&c->connect_lock, NULL);
 	pthread_mutex_init(&c->perm_lock, NULL);
 	pthread_mutex_init(&c->sessions_lock, NULL);
+	pthread_cond_init(&c->notified, NULL);
 	err = dup_str(&c->conf, o->conf) ?: dup_str(&c->id, o->id ? o->id : "admin") ?:
 	      dup_str(&c->fs_name, o->fs_name) ?: dup_str(&c->root, o->root ? o->root : "/");
 	if (!err && o->n_conf_set) {
@@ -101,10 +102,17 @@ static int connect_once(struct sgf_ceph *c, char *msg, size_t msglen)
 			 strerror(-err));
 		goto fail;
 	}
+	err = cf_perm_init(c);
+	if (err) {
+		snprintf(msg, msglen, "cannot make Ceph credentials: %s", strerror(-err));
+		ceph_unmount(cm);
+		goto fail;
+	}
 	err = cf_pool_start(&c->pool, c->backend_threads);
 	if (err) {
 		snprintf(msg, msglen, "cannot start %u backend threads: %s", c->backend_threads,
 			 strerror(-err));
+		cf_perm_free_all(c);
 		ceph_unmount(cm);
 		goto fail;
 	}
@@ -169,6 +177,8 @@ static bool unmount_bounded(struct ceph_mount_info *cm)
 		ceph_unmount(cm);
 		return true;
 	}
+	/* Read before the unmount starts taking the client apart. */
+	ceph_conf_get(cm, "client_shutdown_timeout", val, sizeof(val));
 	u->cm = cm;
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_cond_init(&u->done_cond, NULL);
@@ -177,7 +187,6 @@ static bool unmount_bounded(struct ceph_mount_info *cm)
 		free(u);
 		return true;
 	}
-	ceph_conf_get(cm, "client_shutdown_timeout", val, sizeof(val));
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += atol(val) + 5;
 	pthread_mutex_lock(&u->lock);
@@ -198,16 +207,20 @@ static bool unmount_bounded(struct ceph_mount_info *cm)
 	return true;
 }
 
-void sgf_ceph_free(struct sgf_ceph *c)
+int sgf_ceph_free(struct sgf_ceph *c)
 {
 	if (!c)
-		return;
+		return 0;
 	if (c->cmount) {
 		cf_pool_stop(&c->pool);
+		/* Left running, libcephfs's threads may still call back with c
+		 * or use the credentials: keep all of it. */
+		if (!unmount_bounded(c->cmount))
+			return -ETIMEDOUT;
+		ceph_release(c->cmount);
 		cf_perm_free_all(c);
-		if (unmount_bounded(c->cmount))
-			ceph_release(c->cmount);
 	}
+	pthread_cond_destroy(&c->notified);
 	pthread_mutex_destroy(&c->connect_lock);
 	pthread_mutex_destroy(&c->perm_lock);
 	pthread_mutex_destroy(&c->sessions_lock);
@@ -216,6 +229,7 @@ void sgf_ceph_free(struct sgf_ceph *c)
 		free(c->conf_set[i]);
 	free(c->conf_set);
 	free(c);
+	return 0;
 }
 
 void sgf_ceph_stats_print(struct sgf_ceph *c, FILE *f)

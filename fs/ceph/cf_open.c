@@ -191,6 +191,10 @@ int cf_readdir(const struct sgf_req *r, uint64_t ino, const struct fuse_read_in 
 
 	if (!h)
 		return -EBADF;
+	if (in->offset > INT64_MAX) {
+		cf_handle_put(s, h);
+		return -EINVAL;
+	}
 	pthread_mutex_lock(&h->dir_lock);
 	if ((int64_t)in->offset != ceph_telldir(s->c->cmount, h->dir))
 		ceph_seekdir(s->c->cmount, h->dir, (int64_t)in->offset);

@@ -3,6 +3,7 @@
  * so an op costs a short list walk, not an allocation. The list is short
  * in practice (the users of one mount); the kernel's checks do not stand
  * in for Ceph's, which are made against these. */
+#include <errno.h>
 #include <stdlib.h>
 #include "cf.h"
 
@@ -27,8 +28,15 @@ const UserPerm *cf_perm_of(struct sgf_ceph *c, uid_t uid, gid_t gid)
 		}
 	}
 	pthread_mutex_unlock(&c->perm_lock);
-	/* Out of memory: nobody's credentials, which Ceph refuses. */
-	return p ? p->perm : NULL;
+	/* Out of memory: the request runs as nobody (libcephfs takes no NULL
+	 * credentials), which can only ever lower what it may do. */
+	return p ? p->perm : c->nobody;
+}
+
+int cf_perm_init(struct sgf_ceph *c)
+{
+	c->nobody = ceph_userperm_new(65534, 65534, 0, NULL);
+	return c->nobody ? 0 : -ENOMEM;
 }
 
 void cf_perm_free_all(struct sgf_ceph *c)
@@ -40,4 +48,7 @@ void cf_perm_free_all(struct sgf_ceph *c)
 		ceph_userperm_destroy(p->perm);
 		free(p);
 	}
+	if (c->nobody)
+		ceph_userperm_destroy((UserPerm *)c->nobody);
+	c->nobody = NULL;
 }

@@ -79,6 +79,8 @@ void cf_destroy(void *fs)
 			*pp = s->next;
 			break;
 		}
+	while (s->notifying)
+		pthread_cond_wait(&c->notified, &c->sessions_lock);
 	pthread_mutex_unlock(&c->sessions_lock);
 	cf_handles_drain(s);
 	cf_nodes_drain(s);

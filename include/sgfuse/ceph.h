@@ -45,16 +45,18 @@ struct sgf_ceph;
  * -EINVAL (bad option), -ENOMEM. */
 int sgf_ceph_new(struct sgf_ceph **out, const struct sgf_ceph_opts *opts);
 /* Connect and mount the file system: once connected, later calls return
- * 0 at once; after a failure the next call tries again. 0, or -errno with a one-line reason in err (what failed and
- * Ceph's word for it): -ENOENT (no conf file, no such root), -ETIMEDOUT
+ * 0 at once; after a failure the next call tries again. 0, or -errno with
+ * a one-line reason in err (what failed and Ceph's word for it): -ENOENT (no conf file, no such root), -ETIMEDOUT
  * or -ENOTCONN (no monitor answered within client_mount_timeout), -EACCES
  * or -EPERM (cephx refused), -EINVAL (a bad setting). */
 int sgf_ceph_connect(struct sgf_ceph *c, char *err, size_t errlen);
-/* Unmount (if connected) and free. Every session must be freed first.
+/* Unmount (if connected) and free; 0. Every session must be freed first.
  * With the cluster's OSDs or MDSs gone the unmount may never end: it is
  * waited for client_shutdown_timeout + 5 s, then the client is left as it
- * is (its threads end with the process) and a line on stderr says so. */
-void sgf_ceph_free(struct sgf_ceph *c);
+ * is, a line on stderr says so and -ETIMEDOUT is returned: libcephfs's
+ * threads still run, so end the process with _exit(2) (exit(3) would run
+ * its static destructors under them). */
+int sgf_ceph_free(struct sgf_ceph *c);
 
 /* A session's filesystem pointer (sgf_server_opts.fs_new): NULL and errno
  * on failure. Free it (sgf_server_opts.fs_free) after the session's

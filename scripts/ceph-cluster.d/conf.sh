@@ -14,12 +14,17 @@ osd memory target = 1073741824"
     osd="osd objectstore = memstore
 memstore device bytes = $bytes"
   fi
-  # Modules the mgr should not even load: all but status (ceph fs status).
-  # Loading them is most of its start time and memory, and devicehealth
-  # would create a pool of its own.
-  local mods
-  mods=$(cd /usr/share/ceph/mgr 2>/dev/null && for m in */; do
-           case $m in status/) ;; balancer/|crash/|devicehealth/|orchestrator/|pg_autoscaler/|progress/|rbd_support/|telemetry/|volumes/) ;; *) printf '%s,' "${m%/}";; esac
+  # Modules the mgr should not even load: all but status (ceph fs status)
+  # and the always-on ones (missing, they make health HEALTH_ERR). The
+  # others would only cost start time and memory.
+  local mods path m
+  path=$(ceph-conf -c /dev/null --show-config-value mgr_module_path 2>/dev/null)
+  mods=$(cd "$path" 2>/dev/null && for m in */; do
+           case ${m%/} in
+             status|balancer|crash|devicehealth|orchestrator|pg_autoscaler) ;;
+             progress|rbd_support|telemetry|volumes) ;;
+             *) printf '%s,' "${m%/}" ;;
+           esac
          done)
   cat >"$dir/ceph.conf" <<EOF
 # Throw-away single-node cluster made by scripts/ceph-cluster; removed by

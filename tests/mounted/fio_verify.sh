@@ -4,7 +4,8 @@
 # $SGF_TEST_OPTS adds daemon options: with io_uring in it, the kernel's
 # enable_uring is switched on for the run (and back), and requests must have
 # come through the ring; with passthrough, no READ or WRITE may reach the
-# daemon.
+# daemon. With $SGF_TEST_CEPH (scripts/ceph-cluster) the daemon is
+# sgfuse-ceph on a throw-away cluster started here (conf= for SOURCE).
 # Runs in a private mount namespace; everything is torn down on any exit.
 set -u
 daemon=${1:-${SGF_DAEMON:-}}
@@ -25,9 +26,12 @@ case ",$opts," in *,io_uring,*)
 esac
 root=$(mktemp -d /tmp/sgfuse-fio-XXXXXX)
 pid=
+ceph=${SGF_TEST_CEPH:-}
+ceph_started=
 cleanup() {
 	umount -l "$root/mnt" 2>/dev/null
 	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	[ -z "$ceph_started" ] || "$ceph" stop "$root/ceph" >/dev/null
 	umount -l "$root" 2>/dev/null
 	rm -rf "$root"
 	[ -z "$uring_saved" ] || echo "$uring_saved" >"$uring_param"
@@ -38,7 +42,17 @@ mount -t tmpfs -o size=256m sgfuse-fio "$root" || true
 mkdir -p "$root/backing" "$root/mnt"
 
 [ -z "$uring_saved" ] || echo Y >"$uring_param"
-"$daemon" -f -o "stats_file=$root/stats.txt${opts:+,$opts}" "$root/backing" "$root/mnt" &
+source_args=("$root/backing")
+if [ -n "$ceph" ]; then
+	ceph_started=1 # stop is safe on a half-started cluster
+	"$ceph" start "$root/ceph" >"$root/ceph-start.log" 2>&1
+	rc=$?
+	[ $rc -eq 77 ] && { ceph_started=; echo "SKIP: Ceph is not installed"; exit 77; }
+	[ $rc -eq 0 ] || { cat "$root/ceph-start.log" >&2; exit 1; }
+	opts="conf=$root/ceph/ceph.conf${opts:+,$opts}"
+	source_args=()
+fi
+"$daemon" -f -o "stats_file=$root/stats.txt${opts:+,$opts}" "${source_args[@]}" "$root/mnt" &
 pid=$!
 for _ in $(seq 200); do
 	grep -q " $root/mnt fuse" /proc/self/mounts && break

@@ -15,7 +15,8 @@
 
 #define NOBODY 65534
 
-enum act { STAT_ROOT, READ_FILE, WRITE_FILE, CREATE_FILE, MKDIR_DIR, SYMLINK_LINK };
+enum act { STAT_ROOT, READ_FILE, WRITE_FILE, CREATE_FILE, MKDIR_DIR, SYMLINK_LINK, TOUCH_NOW,
+	   SET_TIMES };
 
 /* Do act on path as NOBODY; returns 0 or the errno. */
 static int as_nobody(enum act a, const char *path)
@@ -46,6 +47,14 @@ static int as_nobody(enum act a, const char *path)
 		case SYMLINK_LINK:
 			r = symlink("target", path);
 			break;
+		case TOUCH_NOW: /* touch(1): any writer may */
+			r = utimensat(AT_FDCWD, path, NULL, 0);
+			break;
+		case SET_TIMES: { /* other times: only the owner */
+			struct timespec ts[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+			r = utimensat(AT_FDCWD, path, ts, 0);
+			break;
+		}
 		}
 		_exit(r < 0 ? (errno & 0x7f) : 0);
 	}
@@ -61,7 +70,7 @@ static int as_nobody(enum act a, const char *path)
 		       (want) ? strerrorname_np(want) : "ok"); \
 } while (0)
 
-static char secret[4096], shared[4096], open_dir[4096];
+static char secret[4096], shared[4096], open_dir[4096], writable[4096];
 
 static void setup_tree(void)
 {
@@ -71,6 +80,8 @@ static void setup_tree(void)
 	REQUIRE(h_write_file(secret, "s", 1) == 0 && chmod(secret, 0600) == 0);
 	REQUIRE(h_write_file(shared, "r", 1) == 0 && chmod(shared, 0644) == 0);
 	REQUIRE(mkdir(open_dir, 0777) == 0 && chmod(open_dir, 0777) == 0);
+	H_PATH(writable, h_backing(), "writable");
+	REQUIRE(h_write_file(writable, "w", 1) == 0 && chmod(writable, 0666) == 0);
 }
 
 static void check_owner(const char *name, bool dir)
@@ -100,6 +111,10 @@ static void run(const char *opts, bool fs_checks)
 	if (fs_checks)
 		CHECK_AS_NOBODY(READ_FILE, m_secret, EACCES);
 	CHECK_AS_NOBODY(CREATE_FILE, H_PATH(path, h_mnt(), "not-mine"), EACCES);
+	/* Times of a file one may write but does not own. */
+	CHECK_AS_NOBODY(TOUCH_NOW, H_PATH(path, h_mnt(), "writable"), 0);
+	CHECK_AS_NOBODY(SET_TIMES, path, EPERM);
+	CHECK_AS_NOBODY(TOUCH_NOW, m_shared, EACCES);
 
 	char name[64];
 	snprintf(name, sizeof(name), "open/file-%s", opts);

@@ -162,10 +162,11 @@ struct ceph_calls {
 static struct ceph_calls ceph_calls(const char *op, const char *call)
 {
 	struct ceph_calls n = { 0, 0 };
-	if (h_ceph() && h_stats(stats_text, sizeof(stats_text)) == 0) {
-		n.requests = h_stat_op(stats_text, op, "count");
-		n.calls = h_stat_count(stats_text, call);
-	}
+	if (!h_ceph())
+		return n;
+	REQUIRE(h_stats(stats_text, sizeof(stats_text)) == 0);
+	n.requests = h_stat_op(stats_text, op, "count");
+	n.calls = h_stat_count(stats_text, call);
 	return n;
 }
 
@@ -173,6 +174,8 @@ static struct ceph_calls ceph_calls(const char *op, const char *call)
 static void check_calls(const char *call, struct ceph_calls a, struct ceph_calls b,
 			const char *opts)
 {
+	if (h_ceph() && b.requests == a.requests)
+		h_fail(__FILE__, __LINE__, "[%s] no request to count %s against", opts, call);
 	if (h_ceph() && b.calls - a.calls != b.requests - a.requests)
 		h_fail(__FILE__, __LINE__, "[%s] %llu requests made %llu %s calls", opts,
 		       (unsigned long long)(b.requests - a.requests),
