@@ -1,6 +1,7 @@
 # bench/common.sh - shared by bench/seed-table and bench/sweep: build, a
 # private tmpfs work area, starting and stopping FUSE daemons, and a cleanup
-# that always unmounts whatever was mounted. Source it; do not run it.
+# that always unmounts whatever was mounted (and stops the Ceph cluster
+# bench/ceph-rows.sh starts). Source it; do not run it.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${SGF_BUILD:-$ROOT/build}
@@ -10,6 +11,7 @@ PIDS=()
 MOUNTS=()
 URING_PARAM=/sys/module/fuse/parameters/enable_uring
 URING_SAVED=
+CEPH_DIR=   # a cluster of scripts/ceph-cluster, stopped by the cleanup
 
 sgf_build() {
   "$ROOT/scripts/deps" || exit 1
@@ -17,6 +19,10 @@ sgf_build() {
     meson setup "$BUILD" "$ROOT" >/dev/null || exit 1
   fi
   local targets=(tools/sgfuse-passthrough tools/sgfuse-bench)
+  # sgfuse-ceph exists only where libcephfs was found.
+  if ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q '^tools/sgfuse-ceph:'; then
+    targets+=(tools/sgfuse-ceph)
+  fi
   ninja -C "$BUILD" "${targets[@]}" >/dev/null || { ninja -C "$BUILD" "${targets[@]}"; exit 1; }
 }
 
@@ -30,6 +36,12 @@ sgf_cleanup() {
   done
   for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
   [ -z "$URING_SAVED" ] || echo "$URING_SAVED" >"$URING_PARAM"
+  # After the daemons above (its clients) are gone; it also unmounts its
+  # ceph-fuse mounts and kills their ceph-fuse.
+  if [ -n "$CEPH_DIR" ]; then
+    "$ROOT/scripts/ceph-cluster" stop "$CEPH_DIR" >/dev/null ||
+      echo "bench: the Ceph cluster in $CEPH_DIR may not be stopped: pgrep -a ceph" >&2
+  fi
   if [ -n "${WORK:-}" ]; then
     if grep -q " $WORK/backing " /proc/mounts; then umount -l "$WORK/backing"; fi
     rm -rf "$WORK"

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """bench/table.py - turn sgfuse-bench --json lines into the seed table:
 Markdown (printed and saved), CSV, with the ratios the seed and our targets
-are about. Usage: table.py ROWS.jsonl OUTPUT_PREFIX"""
+are about; rows tagged "group": "ceph" (bench/ceph-rows.sh) get a table and
+ratios of their own. Usage: table.py ROWS.jsonl OUTPUT_PREFIX"""
 import csv
 import json
 import sys
@@ -25,15 +26,24 @@ def combine(ms):
     out["rounds"] = len(ms)
     rpc = [m["requests_per_call"] for m in ms if m.get("requests_per_call") is not None]
     out["requests_per_call"] = median(rpc) if rpc else None
-    for key in ("cpu_user_s", "cpu_sys_s", "server_cpu_s"):
+    for key in ("cpu_user_s", "cpu_sys_s", "server_cpu_s", "bytes"):
         vals = [m[key] for m in ms if m.get(key) is not None]
         out[key] = sum(vals) if vals else None
+    # Per GB over every round, so rows that ran for a set time (and moved
+    # different amounts) compare; only where each round gave both figures.
+    both = [m for m in ms if m.get("server_cpu_s") is not None and m.get("bytes")]
+    out["server_cpu_s_per_gb"] = (sum(m["server_cpu_s"] for m in both) /
+                                  (sum(m["bytes"] for m in both) / 1e9)
+                                  if len(both) == len(ms) else None)
     return out
 
 
 def load(path):
+    """Targets in first-seen order with their group, and one combined
+    figure per (target, op)."""
     seen = {}
     order = []
+    group = {}
     for line in open(path):
         line = line.strip()
         if not line:
@@ -42,21 +52,45 @@ def load(path):
         if m["target"] not in seen:
             seen[m["target"]] = {}
             order.append(m["target"])
+            group[m["target"]] = m.get("group", "")
         seen[m["target"]].setdefault(m["op"], []).append(m)
     rows = {t: {op: combine(ms) for op, ms in ops.items()} for t, ops in seen.items()}
-    return order, rows
+    return order, group, rows
+
+
+def fmt_mbps(x):
+    # Ceph's per-page rows move a few MB/s: whole numbers would hide them.
+    return f"{x:.1f}" if x < 100 else f"{x:.0f}"
 
 
 def fmt_rate(m):
     if m is None:
         return "-"
-    return f"{m['mbps_median']:.0f} ({m['mbps_min']:.0f}-{m['mbps_max']:.0f})"
+    return (f"{fmt_mbps(m['mbps_median'])} ({fmt_mbps(m['mbps_min'])}-"
+            f"{fmt_mbps(m['mbps_max'])})")
 
 
 def fmt_rpc(m):
     if m is None or m.get("requests_per_call") is None:
         return "-"
     return f"{m['requests_per_call']:.2f}"
+
+
+def fmt_cpu(m):
+    if m is None or m.get("server_cpu_s_per_gb") is None:
+        return "-"
+    return f"{m['server_cpu_s_per_gb']:.2f}"
+
+
+def table_rows(out, targets, rows):
+    out.append("| target | writev MB/s | readv MB/s | writev req/call | readv req/call "
+               "| writev server CPU s/GB | readv server CPU s/GB |")
+    out.append("|---|---|---|---|---|---|---|")
+    for t in targets:
+        r = rows[t]
+        out.append(f"| {t} | {fmt_rate(r.get('writev'))} | {fmt_rate(r.get('readv'))} | "
+                   f"{fmt_rpc(r.get('writev'))} | {fmt_rpc(r.get('readv'))} | "
+                   f"{fmt_cpu(r.get('writev'))} | {fmt_cpu(r.get('readv'))} |")
 
 
 def rate(rows, target, op):
@@ -69,25 +103,83 @@ def ratio(rows, a, b, op):
     return f"{x / y:.2f}x" if x and y else "n/a"
 
 
+def ceph_section(out, targets, rows):
+    """The Ceph group: its table, then its ratios against the targets with
+    whether each measured ratio meets its target."""
+    ms = [m for t in targets for m in rows[t].values()]
+    packed = max(ms, key=lambda m: m["segments"])
+    m0 = ms[0]
+    out.append("")
+    out.append("Ceph (one throw-away single-node cluster on 127.0.0.1, memstore OSD): "
+               f"O_DIRECT writev/readv of {packed['segments']} x {packed['seg_size']} B per "
+               f"call; the ceph-fuse per-segment rows make one call of 1 x "
+               f"{packed['seg_size']} B per segment instead (the same bytes in "
+               f"{packed['segments']} times the calls). Each run lasts "
+               f"{m0.get('duration_s', 0):g} s; MB/s: median over {m0['rounds']} "
+               f"interleaved rounds of each round's median of {m0['runs']} runs "
+               "(lowest-highest round); server CPU: the FUSE daemon's user+system seconds "
+               "(libcephfs inside it included, the Ceph daemons' not) per GB moved; "
+               "requests per call from sgfuse-ceph's counters (ceph-fuse keeps none)")
+    out.append("")
+    table_rows(out, targets, rows)
+    out.append("")
+    sp, so = "sgfuse-ceph, packed", "sgfuse-ceph, original (max_pages=1)"
+    cp, cs = "ceph-fuse, packed", "ceph-fuse, per-segment calls"
+    # (name, a, b, (writev goal, readv goal) or None for reported only)
+    checks = [
+        ("sgfuse-ceph: packed / original", sp, so, (4.5, 5.0)),
+        ("sgfuse-ceph packed / ceph-fuse packed", sp, cp, (1.0, 1.0)),
+    ]
+    for n in sorted({m["threads"] for m in ms if m["threads"] > 1}):
+        sfx = f", {n} threads"
+        checks += [
+            (f"{n} threads: sgfuse-ceph packed / ceph-fuse packed", sp + sfx, cp + sfx,
+             (1.5, 1.5) if n == 16 else None),
+            (f"{n} threads: sgfuse-ceph packed / original", sp + sfx, so + sfx, None),
+        ]
+    checks += [
+        ("ceph-fuse: packed / per-segment calls", cp, cs, None),
+        ("sgfuse-ceph original / ceph-fuse per-segment calls", so, cs, None),
+    ]
+    out.append("| Ceph ratio | writev | readv | target | met (writev / readv) |")
+    out.append("|---|---|---|---|---|")
+    met = total = 0
+    for name, a, b, goal in checks:
+        w, r = ratio(rows, a, b, "writev"), ratio(rows, a, b, "readv")
+        if goal is None:
+            out.append(f"| {name} | {w} | {r} | reported | |")
+            continue
+        verdicts = []
+        for op, g in zip(("writev", "readv"), goal):
+            x, y = rate(rows, a, op), rate(rows, b, op)
+            ok = bool(x and y and x / y >= g)
+            verdicts.append("yes" if ok else "no" if x and y else "n/a")
+            met += ok
+            total += 1
+        goal_text = f">= {goal[0]}x" if goal[0] == goal[1] else f">= {goal[0]}x / {goal[1]}x"
+        out.append(f"| {name} | {w} | {r} | {goal_text} | {' / '.join(verdicts)} |")
+    out.append("")
+    out.append(f"Ceph targets met in this run: {met} of {total}.")
+
+
 def main():
-    order, rows = load(sys.argv[1])
+    order, group, rows = load(sys.argv[1])
     prefix = sys.argv[2]
-    any_row = next(iter(rows.values()))
-    m0 = next(iter(any_row.values()))
+    main_targets = [t for t in order if group[t] != "ceph"]
+    # The Ceph rows run daemon by daemon; they read better by thread count.
+    ceph_targets = sorted((t for t in order if group[t] == "ceph"),
+                          key=lambda t: next(iter(rows[t].values()))["threads"])
+    m0 = next(iter(rows[main_targets[0]].values()))
     out = []
     out.append(f"O_DIRECT writev/readv, {m0['segments']} x {m0['seg_size']} B per call; "
                f"MB/s: median over {m0['rounds']} interleaved rounds of each round's median "
                f"of {m0['runs']} runs (lowest-highest round); requests per call from the "
-               "server's or the client's counters")
+               "server's or the client's counters; server CPU: the daemon's user+system "
+               "seconds per GB moved, where its pid was given")
     out.append("")
-    out.append("| target | writev MB/s | readv MB/s | writev req/call | readv req/call |")
-    out.append("|---|---|---|---|---|")
-    for t in order:
-        r = rows[t]
-        out.append(f"| {t} | {fmt_rate(r.get('writev'))} | {fmt_rate(r.get('readv'))} | "
-                   f"{fmt_rpc(r.get('writev'))} | {fmt_rpc(r.get('readv'))} |")
+    table_rows(out, main_targets, rows)
     out.append(f"| seed (2012, original / patched) | {SEED['writev'][0]} / {SEED['writev'][1]} "
-               f"| {SEED['readv'][0]} / {SEED['readv'][1]} | 32 / 1 | 32 / 1 |")
+               f"| {SEED['readv'][0]} / {SEED['readv'][1]} | 32 / 1 | 32 / 1 | - | - |")
     out.append("")
     kp, ko = "sgfuse kernel, packed", "sgfuse kernel, original (max_pages=1)"
     cp, co = "sgfuse client, packed", "sgfuse client, per-segment"
@@ -115,6 +207,8 @@ def main():
     for name, a, b, goal in checks:
         out.append(f"| {name} | {ratio(rows, a, b, 'writev')} | {ratio(rows, a, b, 'readv')} "
                    f"| {goal} |")
+    if ceph_targets:
+        ceph_section(out, ceph_targets, rows)
     text = "\n".join(out) + "\n"
     print(text)
     with open(prefix + ".md", "w") as f:
@@ -123,12 +217,13 @@ def main():
         w = csv.writer(f)
         w.writerow(["target", "op", "segments", "seg_size", "mbps_median", "mbps_min",
                     "mbps_max", "requests_per_call", "cpu_user_s", "cpu_sys_s",
-                    "server_cpu_s"])
+                    "server_cpu_s", "group", "bytes", "server_cpu_s_per_gb"])
         for t in order:
             for op, m in rows[t].items():
                 w.writerow([t, op, m["segments"], m["seg_size"], m["mbps_median"],
                             m["mbps_min"], m["mbps_max"], m.get("requests_per_call"),
-                            m["cpu_user_s"], m["cpu_sys_s"], m.get("server_cpu_s")])
+                            m["cpu_user_s"], m["cpu_sys_s"], m.get("server_cpu_s"),
+                            group[t], m.get("bytes"), m.get("server_cpu_s_per_gb")])
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ struct bench_opts {
 	bool direct;
 	bool json;
 	const char *stats_file;  /* server statistics file ... */
-	int stats_pid;           /* ... refreshed by SIGUSR1 to this pid */
+	int stats_pid;           /* ... refreshed by SIGUSR1 to this pid; the
+				  * server whose CPU time is read (alone, with
+				  * --server-pid: never signalled) */
 	const char *note;        /* free text added to the output */
 };
 

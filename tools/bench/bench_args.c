@@ -36,7 +36,7 @@ static int parse_size(const char *s, uint64_t max, uint64_t *out)
 
 enum { O_PATH_ = 256, O_CONNECT, O_FILE, O_POLICY, O_LABEL, O_OP, O_SEGS, O_SEGSIZE,
        O_ALIGN, O_TOTAL, O_DURATION, O_RUNS, O_THREADS, O_NODIRECT, O_JSON, O_SSTATS,
-       O_NOTE };
+       O_SPID, O_NOTE };
 
 int bench_parse_args(int argc, char **argv, struct bench_opts *o, const char **err)
 {
@@ -57,6 +57,7 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o, const char **e
 		{ "no-direct", no_argument, 0, O_NODIRECT },
 		{ "json", no_argument, 0, O_JSON },
 		{ "server-stats", required_argument, 0, O_SSTATS },
+		{ "server-pid", required_argument, 0, O_SPID },
 		{ "note", required_argument, 0, O_NOTE },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
@@ -134,10 +135,21 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o, const char **e
 			if (colon == NULL || parse_size(colon + 1, 1u << 30, &v) || v == 0)
 				return *err = "--server-stats takes FILE:PID", -1;
 			*colon = '\0';
+			if (o->stats_pid)
+				return *err = "give one of --server-stats and --server-pid", -1;
 			o->stats_file = optarg;
 			o->stats_pid = (int)v;
 			break;
 		}
+		case O_SPID:
+			/* A server without our stats file (another project's
+			 * daemon): its CPU time only. It is never signalled. */
+			if (parse_size(optarg, 1u << 30, &v) || v == 0)
+				return *err = "--server-pid takes a process ID", -1;
+			if (o->stats_pid)
+				return *err = "give one of --server-stats and --server-pid", -1;
+			o->stats_pid = (int)v;
+			break;
 		default:
 			return *err = "unknown option (see --help)", -1;
 		}

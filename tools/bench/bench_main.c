@@ -45,8 +45,10 @@ static const char usage[] =
 	"  --no-direct            open --path without O_DIRECT\n"
 	"Reporting (MB/s and calls/s, the medians over runs):\n"
 	"  --json                 one JSON object per measurement on stdout\n"
-	"  --server-stats FILE:PID  sgfuse-passthrough's stats_file and pid, for\n"
+	"  --server-stats FILE:PID  an sgfuse daemon's stats_file and pid, for\n"
 	"                         server requests per call and server CPU time\n"
+	"  --server-pid PID       server CPU time only, of any process (no signal,\n"
+	"                         no request counts)\n"
 	"  --note TEXT            free text carried into the output\n"
 	"  -h, --help             this text\n";
 
@@ -61,11 +63,13 @@ struct thread_arg {
 	bool timed;              /* run for o->duration, not one pass */
 	uint64_t calls;
 	uint64_t bytes;
+	uint64_t reached;        /* bytes from the range's start known written */
 	int err;
 	pthread_barrier_t *start;
 };
 
 struct result {
+	uint64_t bytes;
 	double mbps;
 	double calls_per_s;
 	double user, sys, server_cpu;
@@ -75,6 +79,15 @@ struct result {
 static uint64_t call_bytes(const struct bench_opts *o)
 {
 	return (uint64_t)o->segments * o->seg_size;
+}
+
+/* Each thread's share of the file, in whole calls. */
+static uint64_t thread_range(const struct bench_opts *o)
+{
+	uint64_t per_call = call_bytes(o);
+	uint64_t range = o->total / o->threads / per_call * per_call;
+
+	return range ? range : per_call;
 }
 
 static double now(void)
@@ -115,13 +128,11 @@ static void *thread_main(void *arg)
 	struct thread_arg *ta = arg;
 	const struct bench_opts *o = ta->o;
 	uint64_t per_call = call_bytes(o);
-	uint64_t range = o->total / o->threads / per_call * per_call;
+	uint64_t range = thread_range(o);
 	uint64_t base = ta->id * range;
 
 	double deadline = 0;
 
-	if (range == 0)
-		range = per_call;
 	pthread_barrier_wait(ta->start);
 	if (ta->timed)
 		deadline = now() + o->duration;
@@ -145,6 +156,8 @@ static void *thread_main(void *arg)
 		}
 		ta->calls++;
 		ta->bytes += (uint64_t)r;
+		if (ta->write && off + per_call > ta->reached)
+			ta->reached = off + per_call;
 	}
 	return NULL;
 }
@@ -203,6 +216,7 @@ static int measure(const struct bench_opts *o, const struct bench_target *t,
 		return err;
 	req1 = request_count(o, t, opcode);
 	cpu1 = bench_server_cpu(o);
+	res->bytes = bytes;
 	res->mbps = (double)bytes / (t1 - t0) / 1e6;
 	res->calls_per_s = (double)calls / (t1 - t0);
 	res->user = cpu_seconds(&ru1.ru_utime) - cpu_seconds(&ru0.ru_utime);
@@ -211,6 +225,37 @@ static int measure(const struct bench_opts *o, const struct bench_target *t,
 	res->req_per_call = req0 >= 0 && req1 >= 0 && calls ? (double)(req1 - req0) / (double)calls
 							    : -1;
 	return 0;
+}
+
+/* Reads need data in every thread's whole range, which timed writes may not
+ * have reached (or, for readv alone, no write did): write the rest,
+ * unmeasured, in calls of up to 128 KiB whatever the measured shape, so a
+ * slow one-page shape does not spend its time filling. */
+static int fill(const struct bench_opts *o, const struct bench_target *t, struct thread_arg *ta)
+{
+	uint64_t per_call = call_bytes(o), range = thread_range(o);
+	uint64_t chunk = per_call * (per_call < (128u << 10) ? (128u << 10) / per_call : 1);
+	char *buf = aligned_alloc(PAGE, (chunk + PAGE - 1) / PAGE * PAGE);
+	int err = 0;
+
+	if (buf == NULL)
+		return -ENOMEM;
+	memset(buf, 'f', chunk);
+	for (unsigned i = 0; i < o->threads && err == 0; i++) {
+		while (ta[i].reached < range) {
+			uint64_t n = range - ta[i].reached < chunk ? range - ta[i].reached : chunk;
+			struct iovec iov = { buf, n };
+			ssize_t r = t->pwritev(ta[i].handle, &iov, 1, i * range + ta[i].reached);
+
+			if (r < 0 || (uint64_t)r != n) {
+				err = r < 0 ? (int)r : -EIO;
+				break;
+			}
+			ta[i].reached += n;
+		}
+	}
+	free(buf);
+	return err;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -244,6 +289,7 @@ static void report(const struct bench_opts *o, bool write, struct result *r, uns
 {
 	double mb[MAX_RUNS], cps[MAX_RUNS], med, cps_med, rpc = r[n - 1].req_per_call;
 	double user = 0, sys = 0, srv = 0;
+	uint64_t bytes = 0;
 	const char *op = write ? "writev" : "readv";
 	const char *label = o->label ? o->label : o->path ? o->path : o->connect;
 
@@ -251,6 +297,7 @@ static void report(const struct bench_opts *o, bool write, struct result *r, uns
 		mb[i] = r[i].mbps;
 		cps[i] = r[i].calls_per_s;
 		user += r[i].user, sys += r[i].sys;
+		bytes += r[i].bytes;
 		srv = r[i].server_cpu >= 0 && srv >= 0 ? srv + r[i].server_cpu : -1;
 	}
 	cps_med = median(cps, n);
@@ -265,6 +312,7 @@ static void report(const struct bench_opts *o, bool write, struct result *r, uns
 		       mb[n - 1], cps_med);
 		if (o->duration > 0)
 			printf("\"duration_s\":%.3f,", o->duration);
+		printf("\"bytes\":%llu,", (unsigned long long)bytes);
 		if (rpc >= 0)
 			printf("\"requests_per_call\":%.3f,", rpc);
 		else
@@ -354,19 +402,17 @@ int main(int argc, char **argv)
 			status = 1;
 		}
 	}
-	/* readv alone needs data to read: one unmeasured write pass. */
-	if (status == 0 && o.do_read && !o.do_write) {
-		struct result unused;
-		r = measure(&o, &t, ta, true, false, &unused);
+	if (status == 0 && o.do_write)
+		status = run_op(&o, &t, ta, true);
+	if (status == 0 && o.do_read) {
+		r = fill(&o, &t, ta);
 		if (r) {
 			fprintf(stderr, "sgfuse-bench: filling the file: %s\n", strerror(-r));
 			status = 1;
+		} else {
+			status = run_op(&o, &t, ta, false);
 		}
 	}
-	if (status == 0 && o.do_write)
-		status = run_op(&o, &t, ta, true);
-	if (status == 0 && o.do_read)
-		status = run_op(&o, &t, ta, false);
 	for (unsigned i = 0; i < o.threads; i++) {
 		if (ta[i].handle)
 			t.close_handle(ta[i].handle);
