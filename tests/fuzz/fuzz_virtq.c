@@ -124,7 +124,9 @@ static void driver(struct ram *ram, const uint8_t *h, const uint8_t *guest)
 	unsigned chains = h[2] % (num + 1);
 	for (unsigned i = 0; i < chains; i++) {
 		struct sgf_vq_buf rd = { 0, 1 + i }, wr = { 0, 1 + (i ^ h[3]) % 64 };
-		FUZZ_ASSERT(sgf_vq_drv_add(&vq, &rd, 1, &wr, i % 2, &head) == 0, "add %u", i);
+		unsigned need = 1 + i % 2, free_before = vq.num_free;
+		int r = sgf_vq_drv_add(&vq, &rd, 1, &wr, i % 2, &head);
+		FUZZ_ASSERT(r == 0 || (r == -ENOSPC && free_before < need), "add %u: %d", i, r);
 	}
 	/* Inside one region (translated above), so inside the input. */
 	memcpy(u, guest + u16(h + 12), sgf_vq_used_size(num));
