@@ -391,7 +391,11 @@ static void check_chain_errors(void)
 	memset(t, 0, sizeof(t));
 	CHAIN_CASE(-EINVAL, 0, "indirect len not a multiple of 16", desc(p, 0, DATA, 17, I, 0));
 	CHAIN_CASE(-EINVAL, 0, "indirect len 0", desc(p, 0, DATA, 0, I, 0));
-	CHAIN_CASE(-EINVAL, 0, "indirect longer than num", desc(p, 0, DATA, 16 * 9, I, 0));
+	/* Nine good entries: only the length bound can refuse it. */
+	CHAIN_CASE(-EINVAL, 0, "indirect longer than num",
+		   desc(p, 0, DATA + 0x1000, 16 * 9, I, 0);
+		   t[0] = (struct vring_desc){ htole64(DATA), htole32(4), 0, 0 };
+		   for (unsigned i = 0; i < 9; i++) memcpy(p->ram + DATA + 0x1000 + 16 * i, t, 16));
 	CHAIN_CASE(-EINVAL, 0, "indirect with next",
 		   desc(p, 0, DATA, 16, I | N, 1); desc(p, 1, DATA, 4, 0, 0));
 	CHAIN_CASE(-EINVAL, 0, "indirect after a direct one",
