@@ -146,6 +146,44 @@ def seeds_stream():
     write(W, 'cut', struct.pack('<H', 4096) + msgs[:-5])
 
 
+# ---- fuzz_virtq: 14-byte header, then guest memory (gpa 0 up) ----
+F, W, I = 1, 2, 4  # VRING_DESC_F_NEXT, _WRITE, _INDIRECT
+
+
+def vq_hdr(log2, flags, rd_max=8, wr_max=8, last_avail=0, split=0, desc=0, avail=64, used=96):
+    return struct.pack('<BBBBHHHHH', log2, flags, rd_max, wr_max, last_avail, split, desc,
+                       avail, used)
+
+
+def vq_mem(descs, heads, used_idx=0, size=1024, extra=()):
+    # num 4: desc table at 0 (64 bytes), avail at 64, used at 96, data from 256
+    m = bytearray(size)
+    for i, (addr, ln, fl, nx) in enumerate(descs):
+        struct.pack_into('<QIHH', m, 16 * i, addr, ln, fl, nx)
+    struct.pack_into('<HH', m, 64, 0, len(heads))
+    for i, h in enumerate(heads):
+        struct.pack_into('<H', m, 68 + 2 * i, h)
+    struct.pack_into('<HH', m, 96, 0, used_idx)
+    for off, b in extra:
+        m[off:off + len(b)] = b
+    return bytes(m)
+
+
+def seeds_virtq():
+    W_ = 'fuzz_virtq'
+    chain = [(256, 40, F, 1), (320, 8, F, 2), (512, 100, W | F, 3), (700, 60, W, 0)]
+    write(W_, 'chain', vq_hdr(2, 0) + vq_mem(chain, [0]))
+    write(W_, 'singles_event_idx', vq_hdr(2, 1) + vq_mem(
+        [(256, 16, 0, 0), (300, 16, W, 0), (400, 1, 0, 0), (500, 64, W, 0)], [0, 1, 2, 3]))
+    table = struct.pack('<QIHHQIHH', 256, 10, F, 1, 600, 30, W, 0)
+    write(W_, 'indirect', vq_hdr(2, 0) + vq_mem([(800, 32, I, 0)], [0], extra=[(800, table)]))
+    write(W_, 'loop', vq_hdr(2, 0) + vq_mem([(256, 4, F, 1), (260, 4, F, 0)], [0, 1]))
+    write(W_, 'split_regions', vq_hdr(2, 2, split=600) + vq_mem([(550, 100, W, 0)], [0]))
+    used = struct.pack('<HH', 0, 2) + struct.pack('<IIII', 0, 0, 1, 5)
+    write(W_, 'driver', vq_hdr(2, 8, rd_max=2) + vq_mem([], [], extra=[(96, used)]))
+
+
 seeds_init()
 seeds_client()
 seeds_stream()
+seeds_virtq()
