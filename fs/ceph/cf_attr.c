@@ -79,21 +79,30 @@ int cf_check_name(const char *name)
 	return strlen(name) > SGF_NAME_MAX ? -ENAMETOOLONG : 0;
 }
 
+/* Node n's attributes, as Ceph has them now, into out. */
+static int attr_reply(const struct sgf_req *r, struct cf_node *n, struct fuse_attr_out *out)
+{
+	struct cf_session *s = r->fs;
+	struct ceph_statx stx;
+	int err = ceph_ll_getattr(s->c->cmount, n->in, &stx, CF_WANT, AT_SYMLINK_NOFOLLOW,
+				  CF_PERM(r));
+
+	if (!err)
+		cf_fill_attr_out(s->c, out, &stx);
+	return err;
+}
+
 int cf_getattr(const struct sgf_req *r, uint64_t ino, const struct fuse_getattr_in *in,
 	       struct fuse_attr_out *out)
 {
 	struct cf_session *s = r->fs;
 	struct cf_node *n = cf_node_get(s, ino);
-	struct ceph_statx stx;
 	int err;
 
 	(void)in; /* an open handle's attributes are its inode's */
 	if (!n)
 		return -ESTALE;
-	err = ceph_ll_getattr(s->c->cmount, n->in, &stx, CF_WANT, AT_SYMLINK_NOFOLLOW,
-			      CF_PERM(r));
-	if (!err)
-		cf_fill_attr_out(s->c, out, &stx);
+	err = attr_reply(r, n, out);
 	cf_node_put(s, n);
 	return err;
 }
@@ -180,10 +189,7 @@ int cf_setattr(const struct sgf_req *r, uint64_t ino, const struct fuse_setattr_
 	if (!err && mask)
 		err = ceph_ll_setattr(s->c->cmount, n->in, &stx, mask, CF_PERM(r));
 	if (!err)
-		err = ceph_ll_getattr(s->c->cmount, n->in, &stx, CF_WANT, AT_SYMLINK_NOFOLLOW,
-				      CF_PERM(r));
-	if (!err)
-		cf_fill_attr_out(s->c, out, &stx);
+		err = attr_reply(r, n, out);
 	cf_node_put(s, n);
 	return err;
 }

@@ -44,14 +44,43 @@ void cf_forget(const struct sgf_req *r, uint64_t ino, uint64_t nlookup)
 	cf_node_forget(r->fs, ino, nlookup);
 }
 
-int cf_mknod(const struct sgf_req *r, uint64_t parent, const char *name,
-	     const struct fuse_mknod_in *in, struct fuse_entry_out *out)
+/* MKNOD, MKDIR and SYMLINK: one Ceph call making the child under parent,
+ * whose reference becomes the entry's. */
+enum make_kind { MAKE_NODE, MAKE_DIR, MAKE_LINK };
+
+static int make_child(const struct sgf_req *r, uint64_t parent, const char *name,
+		      enum make_kind kind, mode_t mode, dev_t rdev, const char *target,
+		      struct fuse_entry_out *out)
 {
 	struct cf_session *s = r->fs;
+	struct ceph_mount_info *cm = s->c->cmount;
 	struct ceph_statx stx;
 	Inode *child = NULL;
 	int err;
-	struct cf_node *p;
+	struct cf_node *p = parent_of(s, parent, name, &err);
+
+	if (!p)
+		return err;
+	switch (kind) {
+	case MAKE_NODE:
+		err = ceph_ll_mknod(cm, p->in, name, mode, rdev, &child, &stx, CF_WANT, 0,
+				    CF_PERM(r));
+		break;
+	case MAKE_DIR:
+		err = ceph_ll_mkdir(cm, p->in, name, mode, &child, &stx, CF_WANT, 0, CF_PERM(r));
+		break;
+	default:
+		err = ceph_ll_symlink(cm, p->in, name, target, &child, &stx, CF_WANT, 0,
+				      CF_PERM(r));
+		break;
+	}
+	cf_node_put(s, p);
+	return err ? err : cf_entry(s, r, child, &stx, out);
+}
+
+int cf_mknod(const struct sgf_req *r, uint64_t parent, const char *name,
+	     const struct fuse_mknod_in *in, struct fuse_entry_out *out)
+{
 	mode_t type = in->mode & S_IFMT;
 
 	/* Directories and links have their own ops; anything else is no file
@@ -59,48 +88,20 @@ int cf_mknod(const struct sgf_req *r, uint64_t parent, const char *name,
 	if (type != 0 && type != S_IFREG && type != S_IFCHR && type != S_IFBLK &&
 	    type != S_IFIFO && type != S_IFSOCK)
 		return -EINVAL;
-	p = parent_of(s, parent, name, &err);
-	if (!p)
-		return err;
-	err = ceph_ll_mknod(s->c->cmount, p->in, name, in->mode,
-			    (dev_t)cf_rdev_from_fuse(in->rdev), &child, &stx, CF_WANT, 0,
-			    CF_PERM(r));
-	cf_node_put(s, p);
-	return err ? err : cf_entry(s, r, child, &stx, out);
+	return make_child(r, parent, name, MAKE_NODE, in->mode,
+			  (dev_t)cf_rdev_from_fuse(in->rdev), NULL, out);
 }
 
 int cf_mkdir(const struct sgf_req *r, uint64_t parent, const char *name,
 	     const struct fuse_mkdir_in *in, struct fuse_entry_out *out)
 {
-	struct cf_session *s = r->fs;
-	struct ceph_statx stx;
-	Inode *child = NULL;
-	int err;
-	struct cf_node *p = parent_of(s, parent, name, &err);
-
-	if (!p)
-		return err;
-	err = ceph_ll_mkdir(s->c->cmount, p->in, name, in->mode, &child, &stx, CF_WANT, 0,
-			    CF_PERM(r));
-	cf_node_put(s, p);
-	return err ? err : cf_entry(s, r, child, &stx, out);
+	return make_child(r, parent, name, MAKE_DIR, in->mode, 0, NULL, out);
 }
 
 int cf_symlink(const struct sgf_req *r, uint64_t parent, const char *name,
 	       const char *target, struct fuse_entry_out *out)
 {
-	struct cf_session *s = r->fs;
-	struct ceph_statx stx;
-	Inode *child = NULL;
-	int err;
-	struct cf_node *p = parent_of(s, parent, name, &err);
-
-	if (!p)
-		return err;
-	err = ceph_ll_symlink(s->c->cmount, p->in, name, target, &child, &stx, CF_WANT, 0,
-			      CF_PERM(r));
-	cf_node_put(s, p);
-	return err ? err : cf_entry(s, r, child, &stx, out);
+	return make_child(r, parent, name, MAKE_LINK, 0, 0, target, out);
 }
 
 int cf_link(const struct sgf_req *r, uint64_t ino, uint64_t newparent, const char *newname,
