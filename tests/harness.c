@@ -36,7 +36,7 @@ static struct {
 	unsigned long fd_limit;   /* RLIMIT_NOFILE of spawned daemons; 0: ours */
 } H;
 
-static void msleep(unsigned ms)
+void h_msleep(unsigned ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
@@ -385,7 +385,7 @@ int h_wait(pid_t pid, unsigned timeout_s)
 		}
 		if (r == -1 && errno != EINTR)
 			return -1;
-		msleep(10);
+		h_msleep(10);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
@@ -441,7 +441,7 @@ pid_t h_start(const char *opts)
 			H.failures++;
 			exit(h_finish());
 		}
-		msleep(10);
+		h_msleep(10);
 	}
 	fprintf(stderr, "harness: mount did not appear on %s within 20 s\n", H.mnt);
 	H.failures++;
@@ -551,7 +551,7 @@ int h_stats(char *buf, size_t size)
 			ssize_t r = h_read_file(H.stats, buf, size);
 			return r < 0 ? (int)r : 0;
 		}
-		msleep(5);
+		h_msleep(5);
 	}
 	return -ETIMEDOUT;
 }

@@ -62,6 +62,8 @@ void h_set_fd_limit(unsigned long n);
  * stderr go to out_path/err_path when non-NULL. The pid is remembered so
  * cleanup kills it. */
 pid_t h_spawn(char *const args[], const char *out_path, const char *err_path);
+/* Sleep ms milliseconds (whole, across signals). */
+void h_msleep(unsigned ms);
 /* Wait up to timeout_s for pid; returns its wait status, or -1 on timeout
  * (pid is then killed and reaped). */
 int h_wait(pid_t pid, unsigned timeout_s);

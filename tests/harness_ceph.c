@@ -19,7 +19,6 @@
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #ifndef SGF_CEPH_CLUSTER_SCRIPT
@@ -35,13 +34,6 @@ static struct {
 	char path[PATH_MAX];         /* the script */
 	char dir[PATH_MAX], conf[PATH_MAX];
 } C;
-
-static void msleep(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
 
 /* --- async-signal-safe helpers (no stdio, no malloc) --- */
 
@@ -178,7 +170,7 @@ void h_ceph_stop_safe(void)
 			all = all && is_gone(pids[i]);
 		if (all)
 			break;
-		msleep(20);
+		h_msleep(20);
 	}
 }
 
@@ -213,7 +205,7 @@ static int run(unsigned timeout_s, const char *cmd, const char *a1, const char *
 		}
 		if (r == -1 && errno != EINTR)
 			break;
-		msleep(20);
+		h_msleep(20);
 	}
 	kill(-pid, SIGKILL);
 	waitpid(pid, NULL, 0);

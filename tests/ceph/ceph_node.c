@@ -8,14 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-
-static void msleep(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 void node_start(struct node *n, const char *name, const char *opts)
 {
@@ -41,7 +34,7 @@ void node_start(struct node *n, const char *name, const char *opts)
 			n->pid = 0;
 			break;
 		}
-		msleep(10);
+		h_msleep(10);
 	}
 	h_fail(__FILE__, __LINE__, "second node did not mount on %s", n->mnt);
 	exit(h_finish());
@@ -54,18 +47,11 @@ int node_stop(struct node *n)
 	if (n->pid <= 0)
 		return -1;
 	kill(n->pid, SIGTERM);
-	for (int ms = 0; ms < 20000; ms += 10) {
-		if (waitpid(n->pid, &status, WNOHANG) == n->pid) {
-			n->pid = 0;
-			return h_exit_code(status);
-		}
-		msleep(10);
-	}
-	kill(n->pid, SIGKILL);
-	waitpid(n->pid, NULL, 0);
+	status = h_wait(n->pid, 20); /* SIGKILLed on timeout */
 	n->pid = 0;
-	h_umount_lazy(n->mnt);
-	return -1;
+	if (status == -1)
+		h_umount_lazy(n->mnt);
+	return h_exit_code(status);
 }
 
 int node_stats(struct node *n, char *buf, size_t size)
@@ -75,7 +61,7 @@ int node_stats(struct node *n, char *buf, size_t size)
 	for (int ms = 0; ms < 5000; ms += 10) {
 		if (h_read_file(n->stats, buf, size) >= 0)
 			return 0;
-		msleep(10);
+		h_msleep(10);
 	}
 	return -ETIMEDOUT;
 }

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include "ceph_node.h"
 #include "harness.h"
@@ -19,12 +18,6 @@
 #define WAIT_MS 10000
 /* What a 1 s timeout allows, with room for a slow machine. */
 #define TIMEOUT_MS 3000
-
-static void msleep(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 static void put(const char *path, const char *text)
 {
@@ -43,7 +36,7 @@ static int wait_content(const char *path, const char *text)
 		ssize_t n = h_read_file(path, buf, sizeof(buf));
 		if (n >= 0 && strcmp(buf, text) == 0)
 			return ms;
-		msleep(50);
+		h_msleep(50);
 	}
 	return -1;
 }
@@ -55,7 +48,7 @@ static int wait_exists(const char *path, bool want)
 	for (int ms = 0; ms <= WAIT_MS; ms += 50) {
 		if ((lstat(path, &st) == 0) == want)
 			return ms;
-		msleep(50);
+		h_msleep(50);
 	}
 	return -1;
 }
@@ -66,7 +59,7 @@ static int wait_mode(const char *path, mode_t mode)
 	for (int ms = 0; ms <= WAIT_MS; ms += 50) {
 		if (stat(path, &st) == 0 && (st.st_mode & 07777) == mode)
 			return ms;
-		msleep(50);
+		h_msleep(50);
 	}
 	return -1;
 }
@@ -105,7 +98,7 @@ int main(int argc, char **argv)
 		memset(got, 0, sizeof(got));
 		if (pread(fd, got, sizeof(got) - 1, 0) == 22 && !strcmp(got, "third, same-size text!"))
 			break;
-		msleep(50);
+		h_msleep(50);
 	}
 	printf("data change seen through an open descriptor after %d ms\n",
 	       ms <= WAIT_MS ? ms : -1);
