@@ -33,6 +33,7 @@ struct vhost_slot {
 	struct vhost_queue *vq;
 	struct vhost_slot *next_free;
 	uint16_t head;
+	unsigned refs;           /* the worker's, the answer's (vq->lock) */
 	bool replied;            /* pushed (reply written, or given up) */
 	struct iovec *rd, *wr;   /* the chain, as popped */
 	unsigned rd_n, wr_n;

@@ -46,24 +46,32 @@ static struct iovec *skip_bytes(struct iovec *iov, unsigned *n, size_t skip)
 
 /* ---- the used ring ---------------------------------------------------- */
 
-/* Give the chain back with len bytes written, interrupt the guest if it
- * wants, free the slot. Dropped once the queue stopped. */
-static void push(struct vhost_queue *vq, struct vhost_slot *s, uint32_t len)
+/* Drop a reference to s (vq->lock held): the worker's, or the answer's.
+ * With both gone the slot is free. */
+static void slot_unref_locked(struct vhost_queue *vq, struct vhost_slot *s)
 {
-	bool notify = false;
-	int fd;
-
-	pthread_mutex_lock(&vq->lock);
-	s->replied = true;
-	if (!vq->stopped && sgf_vq_push(&vq->ring, s->head, len) == 0)
-		notify = sgf_vq_dev_should_notify(&vq->ring);
-	fd = vq->call_fd;
-	if (notify && fd >= 0 && eventfd_write(fd, 1) != 0) {
-	}
+	if (--s->refs > 0)
+		return;
 	s->next_free = vq->free_slots;
 	vq->free_slots = s;
 	if (--vq->slots_busy == 0)
 		pthread_cond_broadcast(&vq->idle);
+}
+
+/* Give the chain back with len bytes written and interrupt the guest if
+ * it wants; only the first call per chain does anything (it drops the
+ * answer's reference). Dropped once the queue stopped. */
+static void push(struct vhost_queue *vq, struct vhost_slot *s, uint32_t len)
+{
+	pthread_mutex_lock(&vq->lock);
+	if (!s->replied) {
+		s->replied = true;
+		if (!vq->stopped && sgf_vq_push(&vq->ring, s->head, len) == 0 &&
+		    sgf_vq_dev_should_notify(&vq->ring) && vq->call_fd >= 0 &&
+		    eventfd_write(vq->call_fd, 1) != 0) {
+		}
+		slot_unref_locked(vq, s);
+	}
 	pthread_mutex_unlock(&vq->lock);
 }
 
@@ -135,18 +143,27 @@ static struct vhost_slot *take_slot(struct vhost_queue *vq)
 	if (s) {
 		vq->free_slots = s->next_free;
 		vq->slots_busy++;
+		s->refs = 2; /* the worker's and the answer's */
+		s->replied = false;
 	}
 	pthread_mutex_unlock(&vq->lock);
 	return s;
 }
 
+/* The worker is done with s (it may not touch it after this). */
+static void worker_unref(struct vhost_queue *vq, struct vhost_slot *s)
+{
+	pthread_mutex_lock(&vq->lock);
+	slot_unref_locked(vq, s);
+	pthread_mutex_unlock(&vq->lock);
+}
+
+/* A slot taken but no chain popped into it. */
 static void give_slot(struct vhost_queue *vq, struct vhost_slot *s)
 {
 	pthread_mutex_lock(&vq->lock);
-	s->next_free = vq->free_slots;
-	vq->free_slots = s;
-	if (--vq->slots_busy == 0)
-		pthread_cond_broadcast(&vq->idle);
+	s->refs = 1;
+	slot_unref_locked(vq, s);
 	pthread_mutex_unlock(&vq->lock);
 }
 
@@ -156,8 +173,10 @@ static void report_broken(struct vhost_queue *vq, int err)
 		return;
 	fprintf(stderr, "sgfuse: vhost-user queue %u: the guest's ring is malformed (%s); "
 			"queue stopped\n", vq->index, strerror(-err));
+	pthread_mutex_lock(&vq->lock);
 	if (vq->err_fd >= 0 && eventfd_write(vq->err_fd, 1) != 0) {
 	}
+	pthread_mutex_unlock(&vq->lock);
 }
 
 /* Wait for a kick (or the stop); the caller holds poll_lock. */
@@ -178,6 +197,12 @@ static int next_chain(struct vhost_queue *vq, struct vhost_slot *s)
 				 .wr = s->wr, .wr_max = vq->iov_per };
 
 	while (!atomic_load(&vq->stop)) {
+		/* After DESTROY nothing more is for this session (the next
+		 * INIT belongs to the one the device starts next). */
+		if (sgf_session_exited(vq->se)) {
+			wait_kick(vq);
+			continue;
+		}
 		pthread_mutex_lock(&vq->lock);
 		int r = vq->ring.broken ? -EIO : sgf_vq_pop(&vq->ring, &e);
 		bool more = false, broken = vq->ring.broken;
@@ -224,13 +249,13 @@ static void serve_chain(struct vhost_queue *vq, struct vhost_slot *s, struct sgf
 	size_t len;
 	int ret;
 
-	s->replied = false;
 	q->ext_write = NULL, q->ext_write_n = 0, q->ext_write_len = 0;
 	q->ext_read = NULL, q->ext_read_n = 0;
 	if (gather(s->rd, s->rd_n, &h, sizeof(h)) < sizeof(h)) {
 		/* No header: nobody to answer; the chain goes back empty. */
 		sgf_stat_inc(&se->stats.malformed, 1);
 		push(vq, s, 0);
+		sgf_pool_put(q);
 		return;
 	}
 	uint32_t rd_bytes = 0;
@@ -260,9 +285,9 @@ static void serve_chain(struct vhost_queue *vq, struct vhost_slot *s, struct sgf
 	q->slot = s;
 	ret = sgf_session_handle(se, &vq->ch, q, len, NULL);
 	if (ret != SGF_KEPT) {
-		/* Answered, or never to be (FORGET): the chain goes back. */
-		if (!s->replied)
-			push(vq, s, 0);
+		/* Answered, or never to be (FORGET): the chain goes back
+		 * (push does nothing when the answer pushed it). */
+		push(vq, s, 0);
 		sgf_pool_put(q);
 	}
 	if (sgf_session_exited(se))
@@ -292,6 +317,7 @@ static void *worker_main(void *arg)
 			break;
 		}
 		serve_chain(vq, s, q);
+		worker_unref(vq, s);
 	}
 	return NULL;
 }
