@@ -117,6 +117,10 @@ int sgf_server_new(struct sgf_server **out, const struct sgf_ops *ops, size_t op
  *   refused; PATH is removed at the end. A socket file already at PATH
  *   is replaced; -EEXIST when PATH is another kind of file, -EINVAL for
  *   an address not of that form, -ENAMETOOLONG for a long PATH.
+ *   "vhost-user:PATH": the same socket, served as a vhost-user-fs device
+ *   (virtio-fs): one frontend at a time, requests in its shared memory; a
+ *   DESTROY or a device reset ends a session and the next INIT starts
+ *   another.
  * attach: a connected stream socket, or a /dev/fuse fd mounted elsewhere;
  *   the server owns fd from here on, even on failure (-ENOTSOCK for any
  *   other kind of fd).
@@ -194,6 +198,7 @@ struct sgf_main_ext {
  * stderr saying why):
  *   PROG [-f] [-o OPT,...] [ARGS...] MOUNTPOINT
  *   PROG --listen unix:PATH [-o OPT,...] [ARGS...]
+ *   PROG --vhost-user PATH [-o OPT,...] [ARGS...]
  *   PROG -h | --help | -V | --version
  * Options: max_write=, max_pages=, max_read=, threads=, max_inflight=,
  * allow_other, default_permissions, fsname=, subtype=, stats, stats_file=,

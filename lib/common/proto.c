@@ -98,11 +98,15 @@ static int take_name(const char **p, const char *end, size_t max, const char **n
 }
 
 static int parse_tail(const struct sgf_opdesc *d, const char *p, const char *end,
-		      const struct sgf_limits *lim, struct sgf_parsed *out)
+		      size_t ext_len, const struct sgf_limits *lim, struct sgf_parsed *out)
 {
 	size_t rest = (size_t)(end - p);
 	int err;
 
+	/* Only a WRITE payload may lie outside the message buffer, and then
+	 * all of it. */
+	if (ext_len && (d->tail != SGF_TAIL_DATA || rest != 0))
+		return -EINVAL;
 	switch (d->tail) {
 	case SGF_TAIL_NONE:
 		return rest == 0 ? 0 : -EINVAL;
@@ -120,10 +124,10 @@ static int parse_tail(const struct sgf_opdesc *d, const char *p, const char *end
 	}
 	case SGF_TAIL_DATA: {
 		const struct fuse_write_in *w = out->arg;
-		if (w->size != rest || w->size > lim->max_write)
+		if (w->size != rest + ext_len || w->size > lim->max_write)
 			return -EINVAL;
 		out->data = rest ? p : NULL;
-		out->data_len = rest;
+		out->data_len = rest + ext_len;
 		return 0;
 	}
 	case SGF_TAIL_XATTR: {
@@ -158,6 +162,12 @@ static int parse_tail(const struct sgf_opdesc *d, const char *p, const char *end
 int sgf_parse_request(const void *msg, size_t len, const struct sgf_limits *lim,
 		      struct sgf_parsed *out)
 {
+	return sgf_parse_request_ext(msg, len, 0, lim, out);
+}
+
+int sgf_parse_request_ext(const void *msg, size_t len, size_t ext_len,
+			  const struct sgf_limits *lim, struct sgf_parsed *out)
+{
 	const char *base = msg, *p, *end;
 	const struct fuse_in_header *h = msg;
 	const struct sgf_opdesc *d;
@@ -170,7 +180,7 @@ int sgf_parse_request(const void *msg, size_t len, const struct sgf_limits *lim,
 	 * answered. */
 	d = sgf_opdesc(h->opcode);
 	out->desc = d;
-	if (h->len != len)
+	if (ext_len > UINT32_MAX || h->len != len + ext_len)
 		return -EIO;
 	if (d == NULL)
 		return -ENOSYS;
@@ -202,5 +212,5 @@ int sgf_parse_request(const void *msg, size_t len, const struct sgf_limits *lim,
 	if ((h->opcode == FUSE_GETXATTR || h->opcode == FUSE_LISTXATTR) &&
 	    ((const struct fuse_getxattr_in *)out->arg)->size > 65536)
 		return -EINVAL;
-	return parse_tail(d, p, end, lim, out);
+	return parse_tail(d, p, end, ext_len, lim, out);
 }

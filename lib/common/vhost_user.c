@@ -219,8 +219,11 @@ int sgf_vu_send(int fd, const struct sgf_vu_msg *m, const int *fds, unsigned nfd
 		char buf[CMSG_SPACE(SGF_VU_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
-	struct iovec iov = { (void *)m, sizeof(m->hdr) + m->hdr.size };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	/* Header and payload are adjacent on the wire, not in the struct
+	 * (the payload is 8-aligned). */
+	struct iovec iov[2] = { { (void *)&m->hdr, sizeof(m->hdr) },
+				{ (void *)&m->p, m->hdr.size } };
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
 	if (m->hdr.size > sizeof(m->p) || nfds > SGF_VU_MAX_FDS)
 		return -EINVAL;
 	if (nfds) {
@@ -233,7 +236,7 @@ int sgf_vu_send(int fd, const struct sgf_vu_msg *m, const int *fds, unsigned nfd
 		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
 		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
 	}
-	while (iov.iov_len > 0) {
+	while (mh.msg_iovlen > 0) {
 		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -241,10 +244,16 @@ int sgf_vu_send(int fd, const struct sgf_vu_msg *m, const int *fds, unsigned nfd
 			return errno == EPIPE || errno == ECONNRESET ? -ENOTCONN : -errno;
 		}
 		/* The fds went with the first byte; the rest goes without. */
-		iov.iov_base = (char *)iov.iov_base + n;
-		iov.iov_len -= (size_t)n;
 		mh.msg_control = NULL;
 		mh.msg_controllen = 0;
+		while (mh.msg_iovlen > 0 && (size_t)n >= mh.msg_iov->iov_len) {
+			n -= (ssize_t)mh.msg_iov->iov_len;
+			mh.msg_iov++, mh.msg_iovlen--;
+		}
+		if (mh.msg_iovlen > 0) {
+			mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + n;
+			mh.msg_iov->iov_len -= (size_t)n;
+		}
 	}
 	return 0;
 }

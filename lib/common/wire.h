@@ -63,4 +63,13 @@ struct sgf_parsed {
 int sgf_parse_request(const void *msg, size_t len, const struct sgf_limits *lim,
 		      struct sgf_parsed *out);
 
+/* The same for a message of which only the first len bytes are in msg and
+ * ext_len more, a WRITE's whole payload, lie elsewhere (virtio-fs: in guest
+ * memory, where the operation reads it). Any other opcode, or a payload
+ * split between msg and elsewhere, is -EINVAL; the header's len must be
+ * len + ext_len (-EIO). out->data is NULL for such a payload; data_len
+ * counts it. */
+int sgf_parse_request_ext(const void *msg, size_t len, size_t ext_len,
+			  const struct sgf_limits *lim, struct sgf_parsed *out);
+
 #endif

@@ -1,9 +1,10 @@
 /* lib/server/chan.h - a channel moves whole FUSE messages between a session
  * and its requester, behind one small ops table, so dispatch and the workers
  * never ask which transport they are on. Kinds: /dev/fuse (chan_dev.c),
- * stream sockets (chan_stream.c, spliced READ replies in chan_splice.c) and
- * the queues of FUSE over io_uring (uring.c), which only send: their
- * requests arrive in ring entries, not through recv.
+ * stream sockets (chan_stream.c, spliced READ replies in chan_splice.c),
+ * the queues of FUSE over io_uring (uring.c) and the virtqueues of
+ * vhost-user-fs (vhost_queue.c), which only send: their requests arrive in
+ * ring entries or descriptor chains, not through recv.
  * Internal. */
 #ifndef SGFUSE_SERVER_CHAN_H
 #define SGFUSE_SERVER_CHAN_H
@@ -37,9 +38,12 @@ struct sgf_chan_ops {
 	ssize_t (*recv)(struct sgf_chan *ch, void *buf, size_t size);
 	/* Send one whole message. slot: where the request being answered
 	 * arrived, for kinds whose replies go back into it (an io_uring ring
-	 * entry); NULL for notifications and kinds without slots. 0 or -errno
-	 * (-ENOENT: the requester dropped an interrupted request; harmless).
-	 * Safe from any thread. */
+	 * entry, a virtqueue chain); NULL for notifications and kinds without
+	 * slots. An iovec with a NULL base stands for iov_len bytes already
+	 * in place (a READ the operation read straight into the reply's
+	 * memory, see ext_read in session.h; only kinds that set ext_read see
+	 * one). 0 or -errno (-ENOENT: the requester dropped an interrupted
+	 * request; harmless). Safe from any thread. */
 	int (*send)(struct sgf_chan *ch, void *slot, const struct iovec *iov, int iovcnt);
 	/* Optional (NULL: not offered). Send a reply whose payload is up to
 	 * len bytes of fd from offset off, moved by splice through p; hdr

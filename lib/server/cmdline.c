@@ -19,14 +19,20 @@ void sgf_cmdline_usage(FILE *f, const char *prog, const struct sgf_main_ext *ext
 	fprintf(f,
 		"Usage: %s [-f] [-o OPT[,OPT...]] %s%sMOUNTPOINT\n"
 		"       %s --listen unix:PATH [-o OPT[,OPT...]]%s%s\n"
+		"       %s --vhost-user PATH [-o OPT[,OPT...]]%s%s\n"
 		"\n"
 		"Serve the filesystem through FUSE: mounted by the kernel on MOUNTPOINT,\n"
-		"or to FUSE requesters (e.g. sgfuse-client) on a Unix socket.\n"
+		"to FUSE requesters (e.g. sgfuse-client) on a Unix socket, or as a\n"
+		"vhost-user-fs device (virtio-fs) that a VM mounts.\n"
 		"\n"
 		"  -f                     stay in the foreground (mount mode)\n"
 		"  --listen unix:PATH     serve a Unix stream socket instead of mounting;\n"
 		"                         the socket is mode 0600 and only the daemon's\n"
 		"                         user (or root) may connect\n"
+		"  --vhost-user PATH      be a vhost-user-fs backend on the Unix socket\n"
+		"                         PATH (mode 0600): QEMU's vhost-user-fs-pci\n"
+		"                         device, or sgfuse-client vhost-user:PATH,\n"
+		"                         connects; frontends are served one at a time\n"
 		"  -h, --help             show this text\n"
 		"  -V, --version          show the version\n"
 		"\n"
@@ -70,6 +76,7 @@ void sgf_cmdline_usage(FILE *f, const char *prog, const struct sgf_main_ext *ext
 		"SIGINT, SIGTERM and SIGHUP unmount and exit; SIGUSR1 reports statistics.\n"
 		"Exit status: 0 success, 1 runtime error, 2 usage error.\n",
 		prog, args ? args : "", args ? " " : "", prog, args ? " " : "", args ? args : "",
+		prog, args ? " " : "", args ? args : "",
 		ext && ext->help ? ext->help : "");
 }
 
@@ -232,6 +239,18 @@ int sgf_cmdline_parse(int argc, char **argv, const struct sgf_main_ext *ext, voi
 			if (strncmp(cl->listen, "unix:", 5) != 0 || cl->listen[5] == '\0')
 				r = usage_error(err, errlen, "--listen takes unix:PATH, got '%s'",
 						cl->listen);
+		} else if (!strcmp(s, "--vhost-user")) {
+			if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+				r = usage_error(err, errlen, "--vhost-user needs a socket PATH");
+				break;
+			}
+			/* A Unix socket path is at most 107 bytes anyway. */
+			if ((size_t)snprintf(cl->listen_buf, sizeof(cl->listen_buf), "vhost-user:%s",
+					     argv[++i]) >= sizeof(cl->listen_buf)) {
+				r = usage_error(err, errlen, "--vhost-user: socket path too long");
+				break;
+			}
+			cl->listen = cl->listen_buf;
 		} else if (s[0] == '-' && s[1] != '\0') {
 			r = usage_error(err, errlen, "unknown argument '%s'", s);
 		} else if (npos == nargs + 1) {
@@ -251,7 +270,8 @@ int sgf_cmdline_parse(int argc, char **argv, const struct sgf_main_ext *ext, voi
 		goto out;
 	}
 	if (cl->listen && npos > nargs) {
-		r = usage_error(err, errlen, "--listen takes no MOUNTPOINT, not '%s'", pos[nargs]);
+		r = usage_error(err, errlen, "%s takes no MOUNTPOINT, not '%s'",
+				cl->listen == cl->listen_buf ? "--vhost-user" : "--listen", pos[nargs]);
 		goto out;
 	}
 	if (!cl->listen && npos < nargs + 1) {

@@ -11,8 +11,9 @@ struct sgf_cmdline {
 	struct sgf_server_opts opts; /* strings point into argv */
 	bool foreground;             /* -f */
 	bool help, version;
-	const char *listen;          /* "unix:PATH" or NULL */
-	const char *mountpoint;      /* NULL with --listen */
+	const char *listen;          /* "unix:PATH", "vhost-user:PATH" or NULL */
+	const char *mountpoint;      /* NULL with --listen, --vhost-user */
+	char listen_buf[128];        /* --vhost-user PATH as an address */
 	uint64_t mount_flags;        /* MS_* after the generic options, MS_NOSUID
 				      * and MS_NODEV included (opts has them split) */
 };

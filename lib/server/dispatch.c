@@ -22,6 +22,7 @@ struct reply {
 	size_t data_len;
 	const struct iovec *data_iov;
 	int data_iovcnt;
+	size_t in_place;  /* payload bytes already where the reply goes */
 };
 
 static void debug_request(const struct fuse_in_header *h)
@@ -46,6 +47,8 @@ static int send_reply(struct sgf_session *se, struct sgf_request *q, uint64_t un
 			iov[n++] = (struct iovec){ (void *)r->data, r->data_len };
 		for (int i = 0; i < r->data_iovcnt; i++) /* bounded by sgf_reply_iov */
 			iov[n++] = r->data_iov[i];
+		if (r->in_place) /* see chan.h: a NULL base is data in place */
+			iov[n++] = (struct iovec){ NULL, r->in_place };
 	} else {
 		sgf_stats_error(&se->stats, opcode);
 	}
@@ -145,6 +148,8 @@ static int shape_reply(struct sgf_request *q, long ret, struct reply *r)
 			return refuse(q);
 		if (q->data_iov) /* sgf_reply_iov: the filesystem's buffers */
 			r->data_iov = q->data_iov, r->data_iovcnt = q->data_iovcnt;
+		else if (q->ext_read) /* read straight into the reply's memory */
+			r->in_place = (size_t)ret;
 		else
 			r->data = q->read_buf, r->data_len = (size_t)ret;
 		break;
@@ -167,6 +172,19 @@ int sgf_request_send(struct sgf_request *q, long result)
 
 	atomic_store(&q->live_unique, 0);
 	return send_reply(q->se, q, q->pub.unique, q->pub.opcode, err, &r);
+}
+
+/* Shorten iov[0..n) to at most size bytes; returns the entries left. */
+static int iov_trim(struct iovec *iov, int n, size_t size)
+{
+	for (int i = 0; i < n; i++) {
+		if (iov[i].iov_len >= size) {
+			iov[i].iov_len = size;
+			return size ? i + 1 : i;
+		}
+		size -= iov[i].iov_len;
+	}
+	return n;
 }
 
 /* Call the operation the request names; its arguments and outputs are all
@@ -221,10 +239,17 @@ static long call_op(struct sgf_session *se, struct sgf_request *q)
 	case FUSE_TMPFILE:
 		/* The kernel sends a placeholder name ("/"); the file has none. */
 		return CALL(tmpfile, rq, ino, a, &out->e, &q->open2);
-	case FUSE_READ:
-		q->iov = (struct iovec){ q->read_buf, ((const struct fuse_read_in *)a)->size };
+	case FUSE_READ: {
+		uint32_t size = ((const struct fuse_read_in *)a)->size;
+		if (q->ext_read)
+			return CALL(read, rq, ino, a, q->ext_read,
+				    iov_trim(q->ext_read, q->ext_read_n, size));
+		q->iov = (struct iovec){ q->read_buf, size };
 		return CALL(read, rq, ino, a, &q->iov, 1);
+	}
 	case FUSE_WRITE:
+		if (q->ext_write)
+			return CALL(write, rq, ino, a, q->ext_write, q->ext_write_n);
 		q->iov = (struct iovec){ (void *)p->data, p->data_len };
 		return CALL(write, rq, ino, a, &q->iov, 1);
 	case FUSE_READDIR:
@@ -426,7 +451,8 @@ int sgf_session_handle(struct sgf_session *se, struct sgf_chan *ch, struct sgf_r
 	atomic_store(&q->interrupted, false);
 	q->ch = ch;
 	q->data_iov = NULL;
-	err = sgf_parse_request(q->recv_buf, len, &se->lim, p);
+	err = sgf_parse_request_ext(q->recv_buf, len, q->ext_write ? q->ext_write_len : 0,
+				    &se->lim, p);
 	if (err == -EPROTO) {
 		sgf_stat_inc(&se->stats.malformed, 1);
 		return SGF_HANDLED; /* no header: nobody to answer */

@@ -161,14 +161,19 @@ static int open_listener(const char *path)
 int sgf_server_listen(struct sgf_server *srv, const char *address)
 {
 	const char *path;
+	bool vhost;
 	int fd;
 
-	if (srv == NULL || address == NULL || strncmp(address, "unix:", 5) != 0 ||
-	    address[5] == '\0')
+	if (srv == NULL || address == NULL)
+		return -EINVAL;
+	vhost = strncmp(address, "vhost-user:", 11) == 0;
+	if (!vhost && strncmp(address, "unix:", 5) != 0)
+		return -EINVAL;
+	path = address + (vhost ? 11 : 5);
+	if (*path == '\0')
 		return -EINVAL;
 	if (srv->ep != SGF_EP_NONE)
 		return -EBUSY;
-	path = address + 5;
 	srv->listen_path = strdup(path);
 	if (srv->listen_path == NULL)
 		return -ENOMEM;
@@ -179,7 +184,7 @@ int sgf_server_listen(struct sgf_server *srv, const char *address)
 		return fd;
 	}
 	srv->listen_fd = fd;
-	srv->ep = SGF_EP_LISTEN;
+	srv->ep = vhost ? SGF_EP_VHOST : SGF_EP_LISTEN;
 	return 0;
 }
 
@@ -211,7 +216,7 @@ static void *conn_reaper(void *arg)
 
 /* The socket file is 0600, but check the peer too: a socket passed on or a
  * mode changed by hand must not let another user act as us. */
-static int peer_allowed(int fd)
+int sgf_peer_allowed(int fd)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -231,7 +236,7 @@ static int conn_accept(struct sgf_server *srv, int fd)
 	err = srv->nconns >= MAX_CONNECTIONS ? -EUSERS : 0;
 	pthread_mutex_unlock(&srv->lock);
 	if (err == 0)
-		err = peer_allowed(fd);
+		err = sgf_peer_allowed(fd);
 	if (err == 0)
 		err = sgf_conn_new(srv, false, &c);
 	if (err) {

@@ -111,12 +111,17 @@ void sgf_pool_free(struct sgf_session *se)
 
 struct sgf_request *sgf_pool_get(struct sgf_session *se)
 {
+	return sgf_pool_get_unless(se, NULL);
+}
+
+struct sgf_request *sgf_pool_get_unless(struct sgf_session *se, const atomic_bool *stop)
+{
 	struct sgf_request *q = NULL;
 
 	pthread_mutex_lock(&se->pool_lock);
-	while (se->free_list == NULL && !se->pool_closed)
+	while (se->free_list == NULL && !se->pool_closed && !(stop && atomic_load(stop)))
 		pthread_cond_wait(&se->pool_cond, &se->pool_lock);
-	if (!se->pool_closed) {
+	if (!se->pool_closed && se->free_list) {
 		q = se->free_list;
 		se->free_list = q->next_free;
 		if (se->free_list == NULL)
@@ -177,6 +182,13 @@ bool sgf_pool_exhausted(struct sgf_session *se)
 	empty = se->free_list == NULL;
 	pthread_mutex_unlock(&se->pool_lock);
 	return empty;
+}
+
+void sgf_pool_wake(struct sgf_session *se)
+{
+	pthread_mutex_lock(&se->pool_lock);
+	pthread_cond_broadcast(&se->pool_cond);
+	pthread_mutex_unlock(&se->pool_lock);
 }
 
 void sgf_pool_close(struct sgf_session *se)

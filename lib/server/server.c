@@ -13,6 +13,7 @@
 #include "../common/stats_priv.h"
 #include "mount.h"
 #include "server.h"
+#include "vhost.h"
 
 /* Copy the caller's table; ops past its end stay NULL (missing). A table
  * longer than ours is accepted only when what we do not know is empty. */
@@ -209,7 +210,8 @@ int sgf_conn_stop(struct sgf_conn *c)
 	atomic_store(&c->se->ended, true);
 	sgf_session_abandon_kept(c->se);
 	sgf_uring_join(c->uring); /* after the EIO answers: they commit them */
-	if (c->loop && !atomic_exchange(&c->se->destroy_called, true) && srv->ops.destroy)
+	if ((c->loop || c->served) && !atomic_exchange(&c->se->destroy_called, true) &&
+	    srv->ops.destroy)
 		srv->ops.destroy(c->fs);
 	sgf_loop_free(c->loop);
 	c->loop = NULL;
@@ -391,7 +393,9 @@ int sgf_server_run(struct sgf_server *srv)
 	if (srv->ran || srv->ep == SGF_EP_NONE)
 		return srv->ran ? -EALREADY : -ENOTCONN;
 	srv->ran = true;
-	err = srv->ep == SGF_EP_LISTEN ? sgf_listen_run(srv) : run_single(srv);
+	err = srv->ep == SGF_EP_LISTEN ? sgf_listen_run(srv)
+	      : srv->ep == SGF_EP_VHOST ? sgf_vhost_run(srv)
+					  : run_single(srv);
 	sgf_server_report(srv);
 	return err;
 }

@@ -25,9 +25,11 @@ struct sgf_conn {
 	int err;                /* how serving ended */
 	bool joined;            /* its workers were joined */
 	bool stopped;           /* sgf_conn_stop ran */
+	bool served;            /* served by other means than c->loop
+				 * (vhost-user queues): destroy is due */
 };
 
-enum sgf_endpoint { SGF_EP_NONE, SGF_EP_MOUNT, SGF_EP_LISTEN, SGF_EP_ATTACH };
+enum sgf_endpoint { SGF_EP_NONE, SGF_EP_MOUNT, SGF_EP_LISTEN, SGF_EP_ATTACH, SGF_EP_VHOST };
 
 struct sgf_server {
 	struct sgf_ops ops;     /* the caller's table, zero past its size */
@@ -66,6 +68,10 @@ int sgf_conn_stop(struct sgf_conn *c);
 /* sgf_conn_stop, then close the channel and free the session (its
  * statistics go into srv->ended first). */
 int sgf_conn_end(struct sgf_conn *c);
+
+/* Whether the peer of a Unix socket is our own user or root: 0 or -errno
+ * (-EACCES). */
+int sgf_peer_allowed(int fd);
 
 /* Serve a listening socket until exit (endpoint.c). 0 or -errno. */
 int sgf_listen_run(struct sgf_server *srv);

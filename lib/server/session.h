@@ -75,6 +75,18 @@ struct sgf_request {
 	struct iovec iov;
 	const struct iovec *data_iov;  /* sgf_reply_iov: READ data from here */
 	int data_iovcnt;
+	/* Set by a channel whose requests lie in memory it shares with the
+	 * requester (virtio-fs), before sgf_session_handle: where a WRITE's
+	 * payload is (ext_write_len bytes, not in recv_buf) and where a
+	 * READ's data goes (the reply's own payload area), so operations
+	 * move data straight between the file and that memory. The channel
+	 * owns the arrays (ext_read is trimmed here to the READ's size).
+	 * NULL for every other channel. */
+	const struct iovec *ext_write;
+	int ext_write_n;
+	size_t ext_write_len;
+	struct iovec *ext_read;
+	int ext_read_n;
 	char *recv_buf;              /* WRITE payloads land page-aligned */
 	size_t recv_size;
 	char *reply_buf;             /* page-aligned reply payload */
@@ -224,6 +236,10 @@ void sgf_pool_free(struct sgf_session *se);
 /* Take a free request (blocks while none is free). NULL once closed. The
  * caller holds its one reference. */
 struct sgf_request *sgf_pool_get(struct sgf_session *se);
+/* The same, but NULL as soon as *stop is true (checked again whenever
+ * sgf_pool_wake is called). */
+struct sgf_request *sgf_pool_get_unless(struct sgf_session *se, const atomic_bool *stop);
+void sgf_pool_wake(struct sgf_session *se);
 /* Give back a request whose last reference the caller drops. */
 void sgf_pool_put(struct sgf_request *q);
 /* Is every request buffer in use (workers waiting for one)? */

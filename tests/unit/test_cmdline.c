@@ -369,6 +369,31 @@ static void check_listen(void)
 	CHECK_USAGE("--listen", "unix:", "src");                 /* empty path */
 }
 
+/* --vhost-user PATH is the address vhost-user:PATH. */
+static void check_vhost_user(void)
+{
+	struct fs fs;
+	struct sgf_cmdline cl;
+	struct argv_copy c;
+	char err[256], longpath[200];
+	int r = run(&fs, &cl, err, sizeof(err), &c, "--vhost-user", "/tmp/vfs.sock", "src",
+		    (const char *)NULL);
+	CHECK_EQ(r, 0);
+	CHECK_STR(cl.listen, "vhost-user:/tmp/vfs.sock");
+	CHECK_STR(fs.source, "src");
+	CHECK(cl.mountpoint == NULL);
+	free_args(&c);
+
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[sizeof(longpath) - 1] = '\0';
+	CHECK_USAGE_MSG("--vhost-user needs", "--vhost-user");          /* no path */
+	CHECK_USAGE_MSG("--vhost-user needs", "--vhost-user", "");      /* empty path */
+	CHECK_USAGE_MSG("too long", "--vhost-user", longpath, "src");
+	CHECK_USAGE_MSG("SOURCE", "--vhost-user", "/tmp/vfs.sock");      /* no source */
+	CHECK_USAGE_MSG("--vhost-user takes no MOUNTPOINT", "--vhost-user", "/tmp/s", "src",
+			"mnt");
+}
+
 static void check_help_version(void)
 {
 	struct fs fs;
@@ -408,6 +433,7 @@ static void check_help_version(void)
 		CHECK(strstr(text, "max_pages") != NULL);
 		CHECK(strstr(text, "max_inflight") != NULL);
 		CHECK(strstr(text, "--listen") != NULL);
+		CHECK(strstr(text, "--vhost-user PATH") != NULL);
 		CHECK(strstr(text, "backing_direct=MODE") != NULL);
 		free(text);
 	}
@@ -603,6 +629,7 @@ int main(void)
 	check_all_options();
 	check_mount_options();
 	check_listen();
+	check_vhost_user();
 	check_help_version();
 	check_bad();
 	check_ext();
