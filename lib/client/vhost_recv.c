@@ -143,27 +143,26 @@ static int deliver(struct sgf_client *c, unsigned idx, uint32_t used_len)
 		return 1;
 	/* One copy of the header: the device may still write the page. */
 	memcpy(&oh, vs->ctl + SGF_VH_CTL_REPLY, sizeof(oh));
-	if (used_len < sizeof(oh) || oh.len != used_len || oh.unique != s->unique) {
-		result = -EIO;
-	} else {
-		size_t payload = oh.len - sizeof(oh);
-		int verdict = sgf_reply_judge(&s->ex, oh.error, payload);
-		if (verdict <= 0) {
-			result = verdict < 0 ? -EIO : oh.error;
-		} else {
-			size_t left = payload;
-			for (unsigned i = 0; i < vs->npieces && left > 0; i++) {
-				const struct sgf_vh_piece *pc = &vs->pieces[i];
-				size_t n = pc->len < left ? pc->len : left;
-				if (pc->src)
-					memcpy(pc->dst, pc->src, n);
-				left -= n;
-			}
-			result = sgf_reply_result(c, s, payload);
-		}
-	}
-	if (result == -EIO)
+	size_t payload = oh.len - sizeof(oh);
+	int verdict = -EIO;
+	if (used_len >= sizeof(oh) && oh.len == used_len && oh.unique == s->unique)
+		verdict = sgf_reply_judge(&s->ex, oh.error, payload);
+	if (verdict < 0) {
 		sgf_stat_inc(&c->stats.malformed, 1);
+		result = -EIO;
+	} else if (verdict == 0) {
+		result = oh.error;
+	} else {
+		size_t left = payload;
+		for (unsigned i = 0; i < vs->npieces && left > 0; i++) {
+			const struct sgf_vh_piece *pc = &vs->pieces[i];
+			size_t n = pc->len < left ? pc->len : left;
+			if (pc->src)
+				memcpy(pc->dst, pc->src, n);
+			left -= n;
+		}
+		result = sgf_reply_result(c, s, payload);
+	}
 	if (result < 0)
 		sgf_stats_error(&c->stats, s->opcode);
 	pthread_mutex_lock(&c->lock);
