@@ -1,7 +1,7 @@
 /* lib/client/vhost_setup.c - the frontend's part of vhost-user, in the
  * order QEMU sends it: features, protocol features (REPLY_ACK, MQ), owner,
  * one memfd region holding rings, slots and arena, then per queue its
- * size, base, ring addresses, kick and call eventfds, and enable. Every
+ * size, base, ring addresses, call and kick eventfds, and enable. Every
  * reply is checked, every step bounded by the connect deadline; at the end
  * GET_VRING_BASE stops the rings. */
 #include <errno.h>
@@ -260,10 +260,12 @@ static int start_queue(struct sgf_vhost *vh, const struct timespec *dl, unsigned
 		r = vu_state(vh, dl, SGF_VU_SET_VRING_BASE, i, 0);
 	if (r == 0)
 		r = vu_call(vh, dl, SGF_VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, NULL);
-	if (r == 0)
-		r = vu_fd(vh, dl, SGF_VU_SET_VRING_KICK, i, q->kick);
+	/* The call fd first: a backend may start the queue at the kick fd,
+	 * and a completion before it has a call fd would go unsignalled. */
 	if (r == 0)
 		r = vu_fd(vh, dl, SGF_VU_SET_VRING_CALL, i, q->call);
+	if (r == 0)
+		r = vu_fd(vh, dl, SGF_VU_SET_VRING_KICK, i, q->kick);
 	return r;
 }
 
@@ -299,6 +301,12 @@ int sgf_vh_setup(struct sgf_client *c, struct sgf_vhost *vh, const struct timesp
 	if (vh->features & BIT(SGF_VHOST_USER_F_PROTOCOL_FEATURES)) {
 		for (unsigned i = 0; i < SGF_VH_NQUEUES && r == 0; i++)
 			r = vu_state(vh, deadline, SGF_VU_SET_VRING_ENABLE, i, 1);
+	}
+	/* Without REPLY_ACK nothing said the backend took it all in; a
+	 * request with a reply of its own does (as QEMU does it). */
+	if (r == 0 && !(vh->protocol_features & BIT(SGF_VU_PROTOCOL_F_REPLY_ACK))) {
+		uint64_t f;
+		r = vu_call(vh, deadline, SGF_VU_GET_FEATURES, NULL, 0, NULL, 0, &f);
 	}
 	return r;
 }
