@@ -35,7 +35,18 @@ void fv_init(struct fake_vhost *d, fv_hook hook, void *ctx)
 	d->queue_num = 2;
 	d->hook = hook;
 	d->ctx = ctx;
+	pthread_mutex_init(&d->lock, NULL);
 	sgf_vq_mem_init(&d->mem);
+}
+
+void fv_lock(struct fake_vhost *d)
+{
+	pthread_mutex_lock(&d->lock);
+}
+
+void fv_unlock(struct fake_vhost *d)
+{
+	pthread_mutex_unlock(&d->lock);
 }
 
 static void complain(struct fake_vhost *d, const char *what)
@@ -214,18 +225,29 @@ static bool serve_queue(struct fake_vhost *d, unsigned q)
 			sgf_vq_push(&d->q[q], c->elem.head, 0);
 			continue;
 		}
+		pthread_mutex_lock(&d->lock);
 		if (c->elem.rd_n > d->max_rd_n)
 			d->max_rd_n = c->elem.rd_n;
-		if (!take_request(c)) {
+		bool whole = take_request(c);
+		if (whole)
+			d->nreq[q]++;
+		else
 			d->saw_bad_chain = true;
+		pthread_mutex_unlock(&d->lock);
+		if (!whole) {
 			fv_push_raw(d, c, c->elem.head, 0);
 			continue;
 		}
-		d->nreq[q]++;
 		if (d->hook && d->hook(d, c) != 0)
 			return false;
-		if (!c->answered)
+		if (!c->answered) {
+			/* The file and counters change under the lock, and
+			 * the reply leaves after: a test that saw it and takes
+			 * the lock sees them. */
+			pthread_mutex_lock(&d->lock);
 			answer(d, c);
+			pthread_mutex_unlock(&d->lock);
+		}
 	}
 	return true;
 }
@@ -440,4 +462,5 @@ void fv_stop(struct fake_vhost *d)
 	d->file = NULL;
 	d->cur = NULL;
 	d->map = NULL;
+	pthread_mutex_destroy(&d->lock);
 }

@@ -143,11 +143,15 @@ static void test_basic(void)
 	CHECK(gapped(c, iov, &mem));
 	fill(iov, NSEG, 0, 1);
 	CHECK_EQ(sgf_pwritev(c, &f, iov, NSEG, 0), NSEG * PAGE);
+	fv_lock(&d);
 	CHECK_EQ(d.last_rd_n, 1 + NSEG);
 	CHECK(memcmp(d.file, mem, PAGE) == 0);
+	fv_unlock(&d);
 	memset(mem, 0, 2 * NSEG * PAGE);
 	CHECK_EQ(sgf_preadv(c, &f, iov, NSEG, 0), NSEG * PAGE);
+	fv_lock(&d);
 	CHECK_EQ(d.last_wr_n, 1 + NSEG);
+	fv_unlock(&d);
 	CHECK(matches(iov, NSEG, 0, 1));
 
 	/* Other memory goes through one bounce run. */
@@ -155,10 +159,14 @@ static void test_basic(void)
 		heap[i] = (struct iovec){ hmem + i * PAGE, PAGE };
 	fill(heap, NSEG, NSEG * PAGE, 2);
 	CHECK_EQ(sgf_pwritev(c, &f, heap, NSEG, NSEG * PAGE), NSEG * PAGE);
+	fv_lock(&d);
 	CHECK_EQ(d.last_rd_n, 2);
+	fv_unlock(&d);
 	memset(hmem, 0, NSEG * PAGE);
 	CHECK_EQ(sgf_preadv(c, &f, heap, NSEG, NSEG * PAGE), NSEG * PAGE);
+	fv_lock(&d);
 	CHECK_EQ(d.last_wr_n, 2);
+	fv_unlock(&d);
 	CHECK(matches(heap, NSEG, NSEG * PAGE, 2));
 
 	/* Odd sizes and offsets, a small write folded into the header's
@@ -166,7 +174,9 @@ static void test_basic(void)
 	char small[100], back[300];
 	memset(small, 'q', sizeof(small));
 	CHECK_EQ(sgf_pwrite(c, &f, small, sizeof(small), 2 * NSEG * PAGE), 100);
+	fv_lock(&d);
 	CHECK_EQ(d.last_rd_n, 1);
+	fv_unlock(&d);
 	CHECK_EQ(sgf_pread(c, &f, back, sizeof(back), 2 * NSEG * PAGE), 100);
 	CHECK(memcmp(back, small, 100) == 0);
 	CHECK_EQ(sgf_pread(c, &f, back, sizeof(back), 2 * NSEG * PAGE + 100), 0);
