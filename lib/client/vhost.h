@@ -128,6 +128,7 @@ struct sgf_vhost {
 	bool room_ready;
 	unsigned room_waiters;
 	unsigned long room_gen;
+	bool running;               /* setup completed: the rings are ours */
 	atomic_bool hung_up;        /* hangup() ran, or the backend left */
 	atomic_bool timed_out;      /* ... because a deadline passed */
 	/* Receive role only: how polling for used entries has fared. */

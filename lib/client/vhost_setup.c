@@ -308,6 +308,7 @@ int sgf_vh_setup(struct sgf_client *c, struct sgf_vhost *vh, const struct timesp
 		uint64_t f;
 		r = vu_call(vh, deadline, SGF_VU_GET_FEATURES, NULL, 0, NULL, 0, &f);
 	}
+	vh->running = r == 0;
 	return r;
 }
 
@@ -315,7 +316,8 @@ void sgf_vh_stop(struct sgf_vhost *vh, unsigned timeout_ms)
 {
 	struct timespec dl;
 
-	if (vh->sock < 0 || atomic_load(&vh->hung_up) || !vh->q[SGF_VH_NQUEUES - 1].ready)
+	/* A setup that failed halfway ends with the socket's close alone. */
+	if (!vh->running || atomic_load(&vh->hung_up))
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &dl);
 	dl.tv_sec += timeout_ms / 1000;
