@@ -121,7 +121,9 @@ const char *sgf_vu_request_name(uint32_t request, char *buf, unsigned size);
  * flag (when true), a payload of at most sizeof(union sgf_vu_payload)
  * bytes and of the size its request needs (see sgf_vu_check). Returns 0;
  * -ENOTCONN at end of file or a reset; -EPROTO a malformed message (the
- * stream cannot be trusted any more); -EINTR; other -errno. */
+ * stream cannot be trusted any more); -ETIMEDOUT when the rest of a begun
+ * message did not come within the socket's receive timeout (also fatal);
+ * -EINTR, -EAGAIN (nothing there yet); other -errno. */
 int sgf_vu_recv(int fd, struct sgf_vu_msg *m, bool want_reply, int *fds, unsigned *nfds);
 
 /* Whether a frontend request's payload size and number of fds suit it:
