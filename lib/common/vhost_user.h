@@ -132,7 +132,8 @@ int sgf_vu_recv(int fd, struct sgf_vu_msg *m, bool want_reply, int *fds, unsigne
 int sgf_vu_check(const struct sgf_vu_msg *m, unsigned nfds);
 
 /* Send one message (header + hdr.size payload bytes) with nfds fds.
- * 0, -ENOTCONN when the peer is gone, other -errno. */
+ * 0, -ENOTCONN when the peer is gone, -ETIMEDOUT when it stopped reading
+ * (SO_SNDTIMEO), other -errno. */
 int sgf_vu_send(int fd, const struct sgf_vu_msg *m, const int *fds, unsigned nfds);
 
 /* Build a request or a reply in m: header and payload size. */
