@@ -101,6 +101,7 @@ int main(int argc, char **argv)
 	int code = vm_wait(&vm, 200);
 	if (code == -1 && vm.boot_secs < 0 && vm_qemu_said(&vm, "io_uring")) {
 		printf("SKIP: this QEMU cannot open the disk with aio=%s (its error above)\n", aio);
+		vm_free(&vm);
 		h_stop();
 		h_finish();
 		return H_EXIT_SKIP;
@@ -157,6 +158,7 @@ int main(int argc, char **argv)
 	check_backing(disk.b, 5 * SEED_CALL, SEED_CALL, 1, 0);
 	check_backing(disk.b, FILL_OFF, FILL_LEN, FILL_SEED, FILL_OFF);
 
+	vm_free(&vm);
 	CHECK_EQ(h_stop(), 0);
 	return h_finish();
 }

@@ -251,6 +251,7 @@ int main(int argc, char **argv)
 	} else if (h_daemon_pid() > 0) {
 		CHECK_EQ(h_stop(), 0);
 	}
+	vm_free(&vm);
 	printf("%s's stderr:\n", backend);
 	char text[16384];
 	if (h_read_file(err, text, sizeof(text)) > 0)

@@ -262,6 +262,13 @@ void vm_kill(struct vm *vm)
 	}
 }
 
+void vm_free(struct vm *vm)
+{
+	vm_kill(vm);
+	free(vm->log);
+	vm->log = NULL;
+}
+
 int vm_wait(struct vm *vm, unsigned timeout_s)
 {
 	const char *text;
@@ -285,6 +292,7 @@ int vm_wait(struct vm *vm, unsigned timeout_s)
 	}
 	vm_kill(vm);
 	text = read_console(vm);
+	free(vm->log);
 	vm->log = strdup(text);
 	char prefix[80];
 	snprintf(prefix, sizeof(prefix), "[%s] ", vm->name);

@@ -50,6 +50,8 @@ int vm_wait(struct vm *vm, unsigned timeout_s);
 
 /* Kill QEMU now (also done by the harness's cleanup on every path). */
 void vm_kill(struct vm *vm);
+/* Done with vm: QEMU killed if still there, the log freed. */
+void vm_free(struct vm *vm);
 
 /* After vm_wait: did the guest run step NAME to success ("SGF-VM: STEP
  * NAME ok")? When not, fails the test saying what the console shows. */
