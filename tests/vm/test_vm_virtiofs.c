@@ -43,7 +43,8 @@ static const char script[] =
 
 static char stats[65536];
 
-/* The backend command line; 0 and the pid, or 77 after saying why. */
+/* Start the backend on sock, output to out/err; its pid. Exits 77 when
+ * virtiofsd is not installed. */
 static pid_t start_backend(const char *backend, const char *sock, const char *out,
 			   const char *err)
 {
@@ -65,7 +66,9 @@ static pid_t start_backend(const char *backend, const char *sock, const char *ou
 	if (strcmp(backend, "sgfuse") == 0) {
 		char o[PATH_MAX + 16];
 		snprintf(o, sizeof(o), "stats_file=%s", h_stats_path());
-		char *args[] = { "--vhost-user", (char *)sock, "-o", o, (char *)h_backing(), NULL };
+		/* -f: whatever the option's default, the daemon stays our child. */
+		char *args[] = { "-f", "--vhost-user", (char *)sock, "-o", o, (char *)h_backing(),
+				 NULL };
 		return h_spawn(args, out, err);
 	}
 	fprintf(stderr, "SGF_VM_BACKEND=%s: want virtiofsd or sgfuse\n", backend);
