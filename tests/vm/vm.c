@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,18 +30,27 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void skip(const char *fmt, const char *what)
+static void skip(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void skip(const char *fmt, ...)
 {
+	va_list ap;
 	printf("SKIP: ");
-	printf(fmt, what);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
 	printf("\n");
 	exit(H_EXIT_SKIP);
 }
 
-static void fatal(const char *fmt, const char *what)
+/* The VM cannot be set up: a failure, not a skip. */
+static void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void fatal(const char *fmt, ...)
 {
+	va_list ap;
 	fprintf(stderr, "vm: ");
-	fprintf(stderr, fmt, what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "\n");
 	h_fail(__FILE__, __LINE__, "VM setup failed");
 	exit(h_finish());
@@ -130,7 +140,7 @@ void vm_require(void)
 	int code = h_exit_code(h_wait(h_spawn_prog(argv, log, NULL), 180));
 	print_file(log, "");
 	if (code == H_EXIT_SKIP)
-		skip("%s", "the guest image cannot be made (guest-image said why above)");
+		skip("the guest image cannot be made (guest-image said why above)");
 	if (code != 0)
 		fatal("%s failed", script);
 	printf("vm: guest image ready in %.1f s\n", now() - t0);
