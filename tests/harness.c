@@ -34,7 +34,10 @@ static struct {
 	bool uring;               /* $SGF_TEST_OPTS asks for io_uring */
 	uint64_t uring_seen;      /* requests the daemons took from rings */
 	unsigned long fd_limit;   /* RLIMIT_NOFILE of spawned daemons; 0: ours */
+	volatile pid_t progs[8];  /* h_spawn_prog's children alive; 0: free slot */
 } H;
+
+#define N_PROGS (sizeof(H.progs) / sizeof(H.progs[0]))
 
 void h_msleep(unsigned ms)
 {
@@ -92,11 +95,44 @@ static void kill_daemon(void)
 	}
 }
 
-/* Async-signal-safe part of cleanup: the daemon, then the cluster it may
- * use, and when root is our own tmpfs, drop it (that removes every file). */
+static void forget_prog(pid_t pid)
+{
+	for (size_t i = 0; i < N_PROGS; i++)
+		if (H.progs[i] == pid)
+			H.progs[i] = 0;
+}
+
+/* SIGKILL and reap every h_spawn_prog child (async-signal-safe). */
+static void kill_progs(void)
+{
+	for (size_t i = 0; i < N_PROGS; i++) {
+		pid_t pid = H.progs[i];
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			H.progs[i] = 0;
+		}
+	}
+}
+
+void h_kill(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	forget_prog(pid);
+	if (H.pid == pid)
+		H.pid = 0;
+}
+
+/* Async-signal-safe part of cleanup: the other children (they may use the
+ * mount), the daemon, then the cluster it may use, and when root is our
+ * own tmpfs, drop it (that removes every file). */
 static void cleanup_safe(void)
 {
 	uring_param_restore();
+	kill_progs();
 	if (!H.ready)
 		return;
 	kill_daemon();
@@ -165,8 +201,10 @@ static void kill_strays(void)
 
 static void cleanup_all(void)
 {
-	/* The cluster's daemons and ceph-fuse are stopped in order, not
-	 * taken for strays; after the daemon, which uses them. */
+	/* QEMU and the like first: they may use the daemon's mount. The
+	 * cluster's daemons and ceph-fuse are stopped in order, not taken for
+	 * strays; after the daemon, which uses them. */
+	kill_progs();
 	if (H.ready) {
 		kill_daemon();
 		h_ceph_stop_full();
@@ -340,15 +378,11 @@ void h_set_fd_limit(unsigned long n)
 	H.fd_limit = n;
 }
 
-pid_t h_spawn(char *const args[], const char *out_path, const char *err_path)
+/* fork + exec argv; the child dies with us, gets mask as its signal mask
+ * when non-NULL, and the daemons' fd limit when daemon is set. */
+static pid_t spawn(char *const argv[], const char *out_path, const char *err_path,
+		   const sigset_t *mask, bool daemon)
 {
-	char *argv[64];
-	size_t n = 0;
-	argv[n++] = (char *)H.daemon;
-	for (size_t i = 0; args[i] && n < 63; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid == -1)
@@ -360,7 +394,9 @@ pid_t h_spawn(char *const args[], const char *out_path, const char *err_path)
 			redirect(1, out_path);
 		if (err_path)
 			redirect(2, err_path);
-		if (H.fd_limit) {
+		if (mask)
+			sigprocmask(SIG_SETMASK, mask, NULL);
+		if (daemon && H.fd_limit) {
 			/* Hard too: the daemon raises its soft limit to it. */
 			struct rlimit rl = { H.fd_limit, H.fd_limit };
 			if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -369,28 +405,73 @@ pid_t h_spawn(char *const args[], const char *out_path, const char *err_path)
 		execv(argv[0], argv);
 		_exit(127);
 	}
+	return pid;
+}
+
+pid_t h_spawn(char *const args[], const char *out_path, const char *err_path)
+{
+	char *argv[64];
+	size_t n = 0;
+	argv[n++] = (char *)H.daemon;
+	for (size_t i = 0; args[i] && n < 63; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	pid_t pid = spawn(argv, out_path, err_path, NULL, true);
 	H.pid = pid;
 	return pid;
+}
+
+pid_t h_spawn_prog(char *const argv[], const char *out_path, const char *err_path)
+{
+	size_t slot = 0;
+	while (slot < N_PROGS && H.progs[slot] != 0)
+		slot++;
+	if (slot == N_PROGS) {
+		errno = EAGAIN;
+		die("h_spawn_prog: too many children");
+	}
+	/* No signal between fork and the table: a handler running there
+	 * would not know the child. */
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid_t pid = spawn(argv, out_path, err_path, &old, false);
+	H.progs[slot] = pid;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return pid;
+}
+
+/* waitpid(WNOHANG) across EINTR; a reaped pid is forgotten. */
+static pid_t reap(pid_t pid, int *status)
+{
+	pid_t r;
+	while ((r = waitpid(pid, status, WNOHANG)) == -1 && errno == EINTR)
+		;
+	if (r == pid) {
+		if (H.pid == pid)
+			H.pid = 0;
+		forget_prog(pid);
+	}
+	return r;
+}
+
+bool h_reaped(pid_t pid, int *status)
+{
+	return reap(pid, status) == pid;
 }
 
 int h_wait(pid_t pid, unsigned timeout_s)
 {
 	int status;
 	for (unsigned ms = 0; ms < timeout_s * 1000u; ms += 10) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		if (r == pid) {
-			if (H.pid == pid)
-				H.pid = 0;
+		pid_t r = reap(pid, &status);
+		if (r == pid)
 			return status;
-		}
-		if (r == -1 && errno != EINTR)
+		if (r == -1)
 			return -1;
 		h_msleep(10);
 	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	if (H.pid == pid)
-		H.pid = 0;
+	h_kill(pid);
 	return -1;
 }
 

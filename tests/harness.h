@@ -62,6 +62,19 @@ void h_set_fd_limit(unsigned long n);
  * stderr go to out_path/err_path when non-NULL. The pid is remembered so
  * cleanup kills it. */
 pid_t h_spawn(char *const args[], const char *out_path, const char *err_path);
+/* Spawn any program (argv[0] a path; argv NULL-terminated), not the
+ * daemon: for what a test runs beside it (QEMU, virtiofsd, a script).
+ * Like h_spawn it dies with the test (PDEATHSIG), and its pid is kept in a
+ * table cleanup empties on every path (exit, failure, signal, alarm),
+ * SIGKILLing each before the daemon, whose mount it may be using. Up to 8
+ * at once; h_wait and h_kill take a pid out of it. */
+pid_t h_spawn_prog(char *const argv[], const char *out_path, const char *err_path);
+/* SIGKILL pid and reap it (a no-op for 0). */
+void h_kill(pid_t pid);
+/* Has child pid ended? Then it is reaped (and forgotten as the daemon or
+ * an h_spawn_prog child), its wait status stored, and true returned;
+ * false while it runs. */
+bool h_reaped(pid_t pid, int *status);
 /* Sleep ms milliseconds (whole, across signals). */
 void h_msleep(unsigned ms);
 /* Wait up to timeout_s for pid; returns its wait status, or -1 on timeout

@@ -69,6 +69,10 @@ static int read_full(int fd, void *buf, size_t len)
 			return got ? -EPROTO : -ENOTCONN;
 		if (errno == EINTR)
 			continue;
+		/* A receive timeout (SO_RCVTIMEO) in the middle of a
+		 * message: the peer stalled; the stream is lost either way. */
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return -ETIMEDOUT;
 		return errno == ECONNRESET ? -ENOTCONN : -errno;
 	}
 	return 0;
@@ -241,6 +245,8 @@ int sgf_vu_send(int fd, const struct sgf_vu_msg *m, const int *fds, unsigned nfd
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return -ETIMEDOUT; /* SO_SNDTIMEO: the peer stopped reading */
 			return errno == EPIPE || errno == ECONNRESET ? -ENOTCONN : -errno;
 		}
 		/* The fds went with the first byte; the rest goes without. */

@@ -121,7 +121,9 @@ const char *sgf_vu_request_name(uint32_t request, char *buf, unsigned size);
  * flag (when true), a payload of at most sizeof(union sgf_vu_payload)
  * bytes and of the size its request needs (see sgf_vu_check). Returns 0;
  * -ENOTCONN at end of file or a reset; -EPROTO a malformed message (the
- * stream cannot be trusted any more); -EINTR; other -errno. */
+ * stream cannot be trusted any more); -ETIMEDOUT when the rest of a begun
+ * message did not come within the socket's receive timeout (also fatal);
+ * -EINTR, -EAGAIN (nothing there yet); other -errno. */
 int sgf_vu_recv(int fd, struct sgf_vu_msg *m, bool want_reply, int *fds, unsigned *nfds);
 
 /* Whether a frontend request's payload size and number of fds suit it:
@@ -130,7 +132,8 @@ int sgf_vu_recv(int fd, struct sgf_vu_msg *m, bool want_reply, int *fds, unsigne
 int sgf_vu_check(const struct sgf_vu_msg *m, unsigned nfds);
 
 /* Send one message (header + hdr.size payload bytes) with nfds fds.
- * 0, -ENOTCONN when the peer is gone, other -errno. */
+ * 0, -ENOTCONN when the peer is gone, -ETIMEDOUT when it stopped reading
+ * (SO_SNDTIMEO), other -errno. */
 int sgf_vu_send(int fd, const struct sgf_vu_msg *m, const int *fds, unsigned nfds);
 
 /* Build a request or a reply in m: header and payload size. */

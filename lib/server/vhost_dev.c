@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "server.h"
 #include "vhost.h"
@@ -198,8 +199,16 @@ static int set_mem_table(struct vhost_dev *dev, const struct sgf_vu_mem_table *t
 	for (i = 0; i < n; i++) {
 		const struct sgf_vu_mem_region *r = &t->regions[i];
 		uint64_t len = r->memory_size + r->mmap_offset;
+		struct stat st;
 		if (r->memory_size == 0 || len < r->mmap_offset || len > SIZE_MAX ||
 		    r->userspace_addr + r->memory_size < r->userspace_addr) {
+			err = -EINVAL;
+			break;
+		}
+		/* Touching a mapping past the end of its file is SIGBUS: the
+		 * file must cover the region (QEMU seals its memfds, so it
+		 * cannot shrink later). */
+		if (fstat(fds[i], &st) != 0 || (S_ISREG(st.st_mode) && (uint64_t)st.st_size < len)) {
 			err = -EINVAL;
 			break;
 		}
@@ -426,8 +435,17 @@ static int serve_message(struct vhost_dev *dev)
 	return 0;
 }
 
+/* A frontend that stops in the middle of a message, or stops reading our
+ * replies, is dropped after this long instead of holding the device (and
+ * the server's exit) for ever. */
+#define IO_TIMEOUT_S 10
+
 static int dev_init(struct vhost_dev *dev, struct sgf_server *srv, int sock)
 {
+	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
+
+	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	memset(dev, 0, sizeof(*dev));
 	dev->srv = srv;
 	dev->sock = sock;
