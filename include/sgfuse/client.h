@@ -35,7 +35,9 @@ enum sgf_dio_policy {
  * out of range make connect/attach fail with -EINVAL. */
 struct sgf_client_opts {
 	/* Most page descriptors per request we accept; the server's INIT reply
-	 * can only lower it. Default 256 (Linux's fs.fuse.max_pages_limit). */
+	 * can only lower it. Default 256 (Linux's fs.fuse.max_pages_limit);
+	 * over vhost-user at most 1022 (a request's chain must fit the queue
+	 * of 1024 descriptors), larger values are lowered to it. */
 	uint32_t max_pages;
 	/* Largest READ we send. Default: max_pages pages. */
 	uint32_t max_read;
