@@ -216,7 +216,7 @@ int sgf_vh_send(struct sgf_client *c, struct sgf_slot *s, uint32_t opcode, uint6
 		add_writable(&ch, s->ex.iov[i].iov_base, n);
 		want -= n;
 	}
-	r = ch.err ? ch.err : want ? -EINVAL : 0;
+	r = ch.err ? ch.err : want ? -E2BIG : 0;
 	if (r == 0)
 		r = submit(c, idx, &ch, nrd);
 	if (r == 0)
@@ -225,7 +225,9 @@ fail:
 	/* Nothing of s is on the queue: no reply will ever complete it. */
 	if (r == -ENOTCONN)
 		c->tp->hangup(c);
-	sgf_slot_fail_unsent(c, s, r == -ENOTCONN ? -ENOTCONN : -EIO);
+	/* A message too long is the caller's (as on a socket); a chain
+	 * that does not fit would be ours. */
+	sgf_slot_fail_unsent(c, s, r == -ENOTCONN || r == -EINVAL ? r : -EIO);
 	return r;
 }
 
