@@ -1,7 +1,8 @@
-/* tools/sgfuse-client.c - poke any FUSE server over a socket without
- * mounting: `sgfuse-client ADDRESS COMMAND ...` lists, stats, copies files in
- * and out through the packed direct-I/O engine, and shows the connection's
- * request counters. Exit 0 on success, 1 on errors, 2 on usage errors. */
+/* tools/sgfuse-client.c - poke any FUSE server over a socket, or a
+ * virtio-fs backend over vhost-user, without mounting: `sgfuse-client
+ * ADDRESS COMMAND ...` lists, stats, copies files in and out through the
+ * packed direct-I/O engine, and shows the connection's request counters.
+ * Exit 0 on success, 1 on errors, 2 on usage errors. */
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -17,15 +18,17 @@
 #include "connect_step.h"
 
 #define PROG "sgfuse-client"
-/* Bytes per call: four 1 MiB requests in flight. Page-aligned buffers keep
- * every request whole (an unaligned one would add a short tail request). */
+/* Bytes per call: four 1 MiB requests in flight. The buffer comes from
+ * sgf_client_buf_alloc: page-aligned, which keeps every request whole (an
+ * unaligned one would add a short tail request), and over vhost-user in
+ * the shared memory, so data moves without a copy. */
 #define CHUNK (4u * 1024u * 1024u)
-#define BUF_ALIGN 4096u
 
 static const char usage_text[] =
 	"usage: " PROG " [OPTIONS] ADDRESS COMMAND [ARGS...]\n"
-	"Talk FUSE to a server on a Unix stream socket, without mounting.\n"
-	"ADDRESS is unix:PATH (or unix:@NAME for the abstract namespace).\n"
+	"Talk FUSE to a server on a Unix stream socket, or to a virtio-fs backend\n"
+	"over vhost-user, without mounting. ADDRESS is unix:PATH, or vhost-user:PATH\n"
+	"for a vhost-user-fs backend's socket (@NAME for the abstract namespace).\n"
 	"\n"
 	"Commands (remote paths start at the server's root):\n"
 	"  ls [PATH]            list a directory (directories end in '/')\n"
@@ -166,7 +169,7 @@ static int copy_out(struct sgf_client *c, const char *path, int fd, const char *
 		return remote_error("open", path, r);
 	}
 	f.nlookup = 1;  /* the handle keeps the node until release */
-	char *buf = aligned_alloc(BUF_ALIGN, CHUNK);
+	char *buf = sgf_client_buf_alloc(c, CHUNK);
 	int ret = 0;
 	uint64_t off = 0;
 	if (!buf) {
@@ -190,7 +193,7 @@ static int copy_out(struct sgf_client *c, const char *path, int fd, const char *
 		if ((size_t)n < CHUNK)
 			break;
 	}
-	free(buf);
+	sgf_client_buf_free(c, buf);
 	r = sgf_release(c, &f);
 	if (r < 0 && ret == 0)
 		ret = remote_error("close", path, r);
@@ -266,7 +269,7 @@ static int cmd_put(struct sgf_client *c, const char *local, const char *remote)
 		close(fd);
 		return remote_error("create", remote, r);
 	}
-	char *buf = aligned_alloc(BUF_ALIGN, CHUNK);
+	char *buf = sgf_client_buf_alloc(c, CHUNK);
 	int ret = buf ? 0 : local_error("memory", ENOMEM);
 	uint64_t off = 0;
 	while (buf) {
@@ -290,7 +293,7 @@ static int cmd_put(struct sgf_client *c, const char *local, const char *remote)
 		}
 		off += (uint64_t)n;
 	}
-	free(buf);
+	sgf_client_buf_free(c, buf);
 	close(fd);
 	r = sgf_flush(c, &f);
 	if (r < 0 && r != -ENOSYS && ret == 0)
@@ -316,7 +319,13 @@ static int cmd_rm_mkdir(struct sgf_client *c, const char *path, bool mkdir)
 		if (r == 0)
 			sgf_forget(c, e.nodeid, 1);
 	} else {
-		r = sgf_unlink(c, parent, name);
+		/* As the kernel does, hold the node while its name goes:
+		 * virtiofsd answers EIO for a name whose node it forgot. */
+		r = sgf_lookup(c, parent, name, &e);
+		if (r == 0) {
+			r = sgf_unlink(c, parent, name);
+			sgf_forget(c, e.nodeid, 1);
+		}
 	}
 	sgf_forget(c, parent, 1);
 	return r < 0 ? remote_error(mkdir ? "mkdir" : "unlink", path, r) : 0;
@@ -472,17 +481,25 @@ int main(int argc, char **argv)
 		.policy = cli.per_segment ? SGF_DIO_PER_SEGMENT : SGF_DIO_PACKED,
 	};
 	r = sgf_client_connect(cli.address, &o, &c);
+	if (r == -EPROTO && connect_is_vhost(cli.address)) {
+		fprintf(stderr, PROG ": vhost-user setup %s: protocol mismatch: the peer is no "
+			"vhost-user-fs backend with a FUSE 7.%d+ server behind it, or refused "
+			"the setup\n", cli.address, SGF_PROTO_MINOR_MIN);
+		return 1;
+	}
 	if (r == -EPROTO) {
 		fprintf(stderr, PROG ": INIT %s: protocol mismatch: the peer does not answer INIT "
 			"as a FUSE 7.%d+ server\n", cli.address, SGF_PROTO_MINOR_MIN);
 		return 1;
 	}
 	if (r == -EINVAL) {
-		fprintf(stderr, PROG ": %s: not an address (want unix:PATH)\n", cli.address);
+		fprintf(stderr, PROG ": %s: not an address (want unix:PATH or vhost-user:PATH)\n",
+			cli.address);
 		return 2;
 	}
 	if (r < 0) {
-		fprintf(stderr, PROG ": %s %s: %s\n", connect_step(r), cli.address, strerror(-r));
+		fprintf(stderr, PROG ": %s %s: %s\n", connect_step(cli.address, r), cli.address,
+			strerror(-r));
 		return 1;
 	}
 	int status = run(c, &cli);

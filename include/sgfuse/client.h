@@ -1,8 +1,9 @@
 /* sgfuse/client.h - the requester side: talk FUSE to a server over a stream
- * socket without a mount and without root. Metadata calls map one to one onto
- * FUSE requests; sgf_preadv/sgf_pwritev pack an iovec array into as few READ/
- * WRITE requests as the negotiated limits allow, the way the kernel's direct
- * I/O path does, and keep several of them in flight at once. */
+ * socket, or to a virtio-fs backend over vhost-user shared memory, without a
+ * mount and without root. Metadata calls map one to one onto FUSE requests;
+ * sgf_preadv/sgf_pwritev pack an iovec array into as few READ/WRITE requests
+ * as the negotiated limits allow, the way the kernel's direct I/O path does,
+ * and keep several of them in flight at once. */
 #ifndef SGFUSE_CLIENT_H
 #define SGFUSE_CLIENT_H
 
@@ -34,7 +35,9 @@ enum sgf_dio_policy {
  * out of range make connect/attach fail with -EINVAL. */
 struct sgf_client_opts {
 	/* Most page descriptors per request we accept; the server's INIT reply
-	 * can only lower it. Default 256 (Linux's fs.fuse.max_pages_limit). */
+	 * can only lower it. Default 256 (Linux's fs.fuse.max_pages_limit);
+	 * over vhost-user at most 1022 (a request's chain must fit the queue
+	 * of 1024 descriptors), larger values are lowered to it. */
 	uint32_t max_pages;
 	/* Largest READ we send. Default: max_pages pages. */
 	uint32_t max_read;
@@ -56,6 +59,13 @@ struct sgf_client_opts {
 	 * (set use_ids to send the three values below instead). */
 	bool use_ids;
 	uint32_t uid, gid, pid;
+	/* vhost-user connections only (others ignore them). arena_size:
+	 * bytes of shared memory sgf_client_buf_alloc() hands out, rounded up
+	 * to whole pages; default 64 MiB, at most 64 GiB. connect_timeout_ms:
+	 * how long the vhost-user handshake and INIT may take before connect
+	 * fails with -ETIMEDOUT; default 5000, at most 3600000. */
+	size_t arena_size;
+	unsigned connect_timeout_ms;
 };
 
 /* What INIT settled. */
@@ -93,11 +103,17 @@ struct sgf_dirent {
 
 /* ---- connection ---------------------------------------------------------- */
 
-/* Connect to address ("unix:PATH", or a plain path containing '/') and
- * negotiate INIT. On success *out is the connection and 0 is returned;
+/* Connect to address and negotiate INIT: "unix:PATH" (or a plain path
+ * containing '/') is a FUSE server's stream socket; "vhost-user:PATH" a
+ * virtio-fs backend's vhost-user socket, where this client plays both the
+ * hypervisor and the guest driver, and requests travel over virtqueues in
+ * memory both share. On success *out is the connection and 0 is returned;
  * otherwise a negative errno: -EINVAL for a bad address, the connect(2)
  * error (-ENOENT, -ECONNREFUSED...), -EPROTO when the server speaks another
- * protocol version or breaks the framing, -ENOTCONN when it hangs up. */
+ * protocol version or breaks the framing (over vhost-user also: the peer is
+ * no vhost-user backend, refused a request, or lacks VIRTIO_F_VERSION_1),
+ * -ETIMEDOUT when a vhost-user peer stays silent past connect_timeout_ms,
+ * -ENOTCONN when it hangs up. */
 int sgf_client_connect(const char *address, const struct sgf_client_opts *opts,
 		       struct sgf_client **out);
 
@@ -118,6 +134,18 @@ void sgf_client_shutdown(struct sgf_client *c);
 
 /* Negotiated parameters. */
 const struct sgf_client_conn *sgf_client_conn(const struct sgf_client *c);
+
+/* A page-aligned buffer of size bytes for I/O on c. On a vhost-user
+ * connection it lies in the memory the backend shares, so sgf_preadv/
+ * sgf_pwritev (and every other call) move data in and out of it without a
+ * copy, where any other memory is copied once through the connection's
+ * bounce space; on a socket connection it is ordinary memory. NULL with
+ * errno ENOMEM when there is no room (the arena is full), EINVAL for size
+ * 0. Any thread. Free it with sgf_client_buf_free() (NULL does nothing)
+ * before sgf_client_disconnect(): a vhost-user arena goes away with the
+ * connection. */
+void *sgf_client_buf_alloc(struct sgf_client *c, size_t size);
+void sgf_client_buf_free(struct sgf_client *c, void *p);
 
 /* Counters of this connection: requests and payload bytes by opcode (READ
  * counts bytes asked, WRITE bytes sent), error replies, READ/WRITE size

@@ -1,7 +1,9 @@
-/* lib/client/address.c - turns a server address ("unix:PATH", "unix:@NAME"
- * for the abstract namespace, or a bare path with a '/') into a connected
- * stream socket and hands it to sgf_client_attach(). */
+/* lib/client/address.c - turns a server address into a connection:
+ * "unix:PATH", "unix:@NAME" for the abstract namespace, or a bare path with
+ * a '/', become a connected stream socket for sgf_client_attach();
+ * "vhost-user:PATH" (or @NAME) goes to the vhost-user transport. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -9,21 +11,12 @@
 #include <unistd.h>
 #include "conn.h"
 
-/* Fill addr from address; returns the sockaddr length or -errno. */
-static int parse_unix_address(const char *address, struct sockaddr_un *addr)
+#define VHOST_PREFIX "vhost-user:"
+
+int sgf_unix_address(const char *path, struct sockaddr_un *addr)
 {
-	const char *path;
-
-	if (address == NULL)
-		return -EINVAL;
-	if (strncmp(address, "unix:", 5) == 0)
-		path = address + 5;
-	else if (strchr(address, '/') != NULL)
-		path = address;
-	else
-		return -EINVAL;
-
 	size_t n = strlen(path);
+
 	if (n == 0)
 		return -EINVAL;
 	if (n >= sizeof(addr->sun_path))
@@ -39,23 +32,46 @@ static int parse_unix_address(const char *address, struct sockaddr_un *addr)
 	return (int)sizeof(*addr);
 }
 
-int sgf_client_connect(const char *address, const struct sgf_client_opts *opts,
-		       struct sgf_client **out)
+int sgf_unix_connect(const struct sockaddr_un *addr, int len, bool nonblock)
 {
-	struct sockaddr_un addr;
-	int len = parse_unix_address(address, &addr);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
 
-	if (len < 0)
-		return len;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	while (connect(fd, (struct sockaddr *)&addr, (socklen_t)len) < 0) {
+	while (connect(fd, (const struct sockaddr *)addr, (socklen_t)len) < 0) {
 		if (errno == EINTR)
 			continue;
 		int err = -errno;
 		close(fd);
 		return err;
 	}
+	return fd;
+}
+
+int sgf_client_connect(const char *address, const struct sgf_client_opts *opts,
+		       struct sgf_client **out)
+{
+	struct sockaddr_un addr;
+	const char *path;
+
+	if (address == NULL)
+		return -EINVAL;
+	if (strncmp(address, VHOST_PREFIX, strlen(VHOST_PREFIX)) == 0) {
+		path = address + strlen(VHOST_PREFIX);
+		return *path ? sgf_vhost_connect(path, opts, out) : -EINVAL;
+	}
+	if (strncmp(address, "unix:", 5) == 0)
+		path = address + 5;
+	else if (strchr(address, '/') != NULL)
+		path = address;
+	else
+		return -EINVAL;
+
+	int len = sgf_unix_address(path, &addr);
+	if (len < 0)
+		return len;
+	int fd = sgf_unix_connect(&addr, len, false);
+	if (fd < 0)
+		return fd;
 	return sgf_client_attach(fd, opts, out);
 }

@@ -46,6 +46,12 @@ static int build_vec(const struct sgf_call *call, struct iovec vec[4])
 
 ssize_t sgf_call_sync(struct sgf_client *c, const struct sgf_call *call)
 {
+	return sgf_call_sync_timeout(c, call, 0);
+}
+
+ssize_t sgf_call_sync_timeout(struct sgf_client *c, const struct sgf_call *call,
+			      unsigned timeout_ms)
+{
 	struct sgf_waiter w;
 	struct sgf_slot *s;
 	struct iovec vec[4];
@@ -60,10 +66,9 @@ ssize_t sgf_call_sync(struct sgf_client *c, const struct sgf_call *call)
 	}
 	sgf_slot_arm(c, s, call->opcode, &call->ex, &w, 0);
 	sgf_stats_add(&c->stats, call->opcode, 0);
-	/* A failed send shuts the socket; whoever reads next fails the slot. */
-	(void)sgf_send_request(c, s->unique, call->opcode, call->nodeid, vec,
-			       build_vec(call, vec));
-	ssize_t res = sgf_slot_wait(c, s);
+	/* A failed send still completes the slot (see struct sgf_transport). */
+	(void)sgf_send_request(c, s, call->opcode, call->nodeid, vec, build_vec(call, vec));
+	ssize_t res = timeout_ms ? sgf_slot_wait_timeout(c, s, timeout_ms) : sgf_slot_wait(c, s);
 	sgf_slot_release(c, s);
 	sgf_waiter_destroy(c, &w);
 	return res;
@@ -81,5 +86,5 @@ int sgf_send_noreply(struct sgf_client *c, uint32_t opcode, uint64_t nodeid,
 	if (dead)
 		return -ENOTCONN;
 	sgf_stats_add(&c->stats, opcode, 0);
-	return sgf_send_request(c, unique, opcode, nodeid, vec, 2);
+	return c->tp->send_noreply(c, unique, opcode, nodeid, vec, 2);
 }

@@ -1,7 +1,8 @@
-/* lib/client/conn.c - a client connection's life: take a connected stream
- * socket, negotiate INIT, size the request table, and at the end say
- * DESTROY and tear everything down. There is no receiver thread: waiting
- * callers read replies themselves (lead.c). */
+/* lib/client/conn.c - a client connection's life: options and the request
+ * table, a transport (a connected stream socket here; vhost-user in
+ * vhost_conn.c), INIT, and at the end DESTROY and tearing everything down.
+ * There is no receiver thread: waiting callers receive replies themselves
+ * (lead.c). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 /* How long disconnect waits for the DESTROY reply before hanging up. */
 #define SGF_DESTROY_TIMEOUT_MS 1000u
 
-static void client_free(struct sgf_client *c)
+void sgf_client_free(struct sgf_client *c)
 {
 	if (c->slots) {
 		for (unsigned i = 0; i < c->nslots; i++)
@@ -24,7 +25,9 @@ static void client_free(struct sgf_client *c)
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->send_lock);
 	pthread_cond_destroy(&c->slot_cond);
-	if (c->fd >= 0)
+	if (c->tp)
+		c->tp->close(c);
+	else if (c->fd >= 0)
 		close(c->fd);
 	free(c);
 }
@@ -50,12 +53,17 @@ static int apply_opts(struct sgf_client *c, const struct sgf_client_opts *o)
 	if (o->policy != SGF_DIO_PACKED && o->policy != SGF_DIO_PER_SEGMENT)
 		return -EINVAL;
 	if (o->max_pages > SGF_MAX_PAGES_CEILING || o->max_inflight > SGF_CLIENT_MAX_INFLIGHT ||
-	    o->window > SGF_DIO_WINDOW_MAX || o->spin_us > SGF_CLIENT_MAX_SPIN_US)
+	    o->window > SGF_DIO_WINDOW_MAX || o->spin_us > SGF_CLIENT_MAX_SPIN_US ||
+	    o->arena_size > SGF_CLIENT_MAX_ARENA ||
+	    o->connect_timeout_ms > SGF_CLIENT_MAX_CONNECT_TIMEOUT_MS)
 		return -EINVAL;
 	c->want_max_pages = o->max_pages ? o->max_pages : SGF_CLIENT_DEFAULT_MAX_PAGES;
 	c->want_max_read = o->max_read;
 	c->nslots = o->max_inflight ? o->max_inflight : SGF_CLIENT_DEFAULT_INFLIGHT;
 	c->window = o->window ? o->window : SGF_CLIENT_DEFAULT_WINDOW;
+	c->arena_size = o->arena_size ? o->arena_size : SGF_CLIENT_DEFAULT_ARENA;
+	c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms
+						      : SGF_CLIENT_DEFAULT_CONNECT_TIMEOUT_MS;
 	c->spin_ns = 1000L * (o->spin_us == 0 ? SGF_CLIENT_DEFAULT_SPIN_US
 			      : o->spin_us < 0 ? 0 : o->spin_us);
 	atomic_store(&c->policy, (int)o->policy);
@@ -101,33 +109,52 @@ static int alloc_iovbufs(struct sgf_client *c)
 	return 0;
 }
 
+int sgf_client_new(const struct sgf_client_opts *opts, struct sgf_client **out)
+{
+	struct sgf_client *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->fd = -1;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->send_lock, NULL);
+	pthread_cond_init(&c->slot_cond, NULL);
+
+	int r = apply_opts(c, opts);
+	if (r == 0)
+		r = alloc_table(c);
+	if (r < 0) {
+		sgf_client_free(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+int sgf_client_start(struct sgf_client *c)
+{
+	int r = sgf_client_init(c);
+
+	return r < 0 ? r : alloc_iovbufs(c);
+}
+
 int sgf_client_attach(int fd, const struct sgf_client_opts *opts, struct sgf_client **out)
 {
+	struct sgf_client *c;
 	int r = check_stream_socket(fd);
+
+	if (r == 0)
+		r = sgf_client_new(opts, &c);
 	if (r < 0) {
 		if (fd >= 0)
 			close(fd);
 		return r;
 	}
-	struct sgf_client *c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
-		return -ENOMEM;
-	}
 	c->fd = fd;
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_mutex_init(&c->send_lock, NULL);
-	pthread_cond_init(&c->slot_cond, NULL);
-
-	r = apply_opts(c, opts);
-	if (r == 0)
-		r = alloc_table(c);
-	if (r == 0)
-		r = sgf_client_init(c);
-	if (r == 0)
-		r = alloc_iovbufs(c);
+	c->tp = &sgf_stream_transport;
+	r = sgf_client_start(c);
 	if (r < 0) {
-		client_free(c);
+		sgf_client_free(c);
 		return r;
 	}
 	*out = c;
@@ -151,20 +178,20 @@ int sgf_client_disconnect(struct sgf_client *c)
 			sgf_expect_none(&ex);
 			sgf_slot_arm(c, s, FUSE_DESTROY, &ex, &w, 0);
 			sgf_stats_add(&c->stats, FUSE_DESTROY, 0);
-			(void)sgf_send_request(c, s->unique, FUSE_DESTROY, 0, vec, 1);
+			(void)sgf_send_request(c, s, FUSE_DESTROY, 0, vec, 1);
 			/* A server that never answers must not keep us here. */
 			r = (int)sgf_slot_wait_timeout(c, s, SGF_DESTROY_TIMEOUT_MS);
 			sgf_slot_release(c, s);
 		}
 		sgf_waiter_destroy(c, &w);
 	}
-	client_free(c);
+	sgf_client_free(c);
 	return r;
 }
 
 void sgf_client_shutdown(struct sgf_client *c)
 {
-	shutdown(c->fd, SHUT_RDWR);
+	c->tp->hangup(c);
 }
 
 const struct sgf_client_conn *sgf_client_conn(const struct sgf_client *c)

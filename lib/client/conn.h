@@ -1,7 +1,8 @@
-/* lib/client/conn.h - internals of a client connection: the socket, the
- * bounded table of requests in flight (slots, found by unique), and the
- * receive role that waiting callers take in turn to validate each reply and
- * route its payload straight into the memory of the request that owns it. */
+/* lib/client/conn.h - internals of a client connection: its transport (a
+ * stream socket, or virtqueues over vhost-user), the bounded table of
+ * requests in flight (slots, found by unique), and the receive role that
+ * waiting callers take in turn to validate each reply and route its payload
+ * straight into the memory of the request that owns it. */
 #ifndef SGFUSE_CLIENT_CONN_H
 #define SGFUSE_CLIENT_CONN_H
 
@@ -11,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sgfuse/client.h>
 #include "../common/stats_priv.h"
 #include "../common/wire.h"
@@ -24,6 +26,12 @@
 #define SGF_CLIENT_DEFAULT_WINDOW 16u
 /* The kernel's max_pages when a server lacks FUSE_MAX_PAGES. */
 #define SGF_CLIENT_LEGACY_MAX_PAGES 32u
+/* vhost-user: the shared arena sgf_client_buf_alloc() hands out, and how
+ * long the handshake and INIT may take. */
+#define SGF_CLIENT_DEFAULT_ARENA ((size_t)64 << 20)
+#define SGF_CLIENT_MAX_ARENA ((size_t)64 << 30)
+#define SGF_CLIENT_DEFAULT_CONNECT_TIMEOUT_MS 5000u
+#define SGF_CLIENT_MAX_CONNECT_TIMEOUT_MS 3600000u
 #define SGF_CLIENT_DEFAULT_SPIN_US 50
 #define SGF_CLIENT_MAX_SPIN_US 10000
 /* Staging for reply bytes: whole small replies (and the start of the next
@@ -95,8 +103,15 @@ struct sgf_slot {
 	unsigned iovcap;
 };
 
+struct sgf_transport;
+struct sgf_vhost;
+
 struct sgf_client {
-	int fd;
+	/* How requests travel (stream.c or vhost_conn.c); nothing above the
+	 * transport asks which one it is. */
+	const struct sgf_transport *tp;
+	struct sgf_vhost *vh;       /* the vhost-user transport's state, or NULL */
+	int fd;                     /* the stream transport's socket, or -1 */
 	pthread_mutex_t lock;       /* slots, free stack, dead, receive role */
 	pthread_cond_t slot_cond;   /* a slot was freed or the connection died */
 	pthread_mutex_t send_lock;  /* one message on the wire at a time */
@@ -104,7 +119,7 @@ struct sgf_client {
 	/* The receive role: at most one thread reads the socket (and rx). */
 	bool rx_busy;
 	struct sgf_waiter *sleepers;  /* waiters blocked on their cond */
-	struct sgf_rx rx;
+	struct sgf_rx rx;           /* the stream transport's staging */
 	/* INIT done: before it, a stray reply means the peer is not a FUSE
 	 * server at all, and the connection is given up. */
 	atomic_bool inited;
@@ -122,7 +137,72 @@ struct sgf_client {
 	long spin_ns;               /* poll this long before sleeping; 0 never */
 	uint32_t uid, gid, pid;
 	uint32_t want_max_pages, want_max_read;
+	size_t arena_size;          /* vhost-user: bytes for sgf_client_buf_alloc */
+	unsigned connect_timeout_ms; /* vhost-user: handshake and INIT */
+	unsigned init_timeout_ms;   /* INIT gives up after this; 0 never */
 };
+
+enum sgf_rx_mode {
+	SGF_RX_BLOCK,   /* wait for the next reply */
+	SGF_RX_NOWAIT,  /* only a reply already there (stream: its header) */
+	SGF_RX_STAGED,  /* only a reply already in memory: no syscall */
+};
+
+/* What the rest of the client needs from a transport. The receive role
+ * (lead.c) and the calls are written against this alone. */
+struct sgf_transport {
+	const char *name;
+	/* Put the request of armed slot s on its way: vec[0] is the
+	 * transport's (for the fuse_in_header it builds), vec[1..cnt) is the
+	 * rest of the message,
+	 * s->ex says where the reply goes (vec entries may be modified). On
+	 * failure the slot still completes (with -ENOTCONN or the error), so
+	 * the caller always waits for it; returns 0 or -errno. */
+	int (*send)(struct sgf_client *c, struct sgf_slot *s, uint32_t opcode,
+		    uint64_t nodeid, struct iovec *vec, int cnt);
+	/* The same for a request that gets no reply (FORGET), under unique. */
+	int (*send_noreply)(struct sgf_client *c, uint64_t unique, uint32_t opcode,
+			    uint64_t nodeid, struct iovec *vec, int cnt);
+	/* Receive role only: take one reply and complete its slot. 1 one was
+	 * handled, 0 mode found none, -ENOTCONN / -EPROTO the connection is
+	 * over (the caller then fails everything). With a deadline
+	 * (CLOCK_MONOTONIC), the connection is broken when it passes. */
+	int (*rx_one)(struct sgf_client *c, enum sgf_rx_mode mode, const struct timespec *deadline);
+	/* A sender found no room: wait until there may be some. reading: it
+	 * holds the receive role meanwhile (sgf_send_wait drains replies
+	 * after). since: the transport's progress count (room_gen) seen when
+	 * room ran out. 0, or -ENOTCONN. */
+	int (*wait_room)(struct sgf_client *c, bool reading, unsigned long since);
+	/* Break the connection: whoever receives next fails everything. Any
+	 * thread, any time, more than once. */
+	void (*hangup)(struct sgf_client *c);
+	/* Free the transport (after DESTROY, or after a failed start). */
+	void (*close)(struct sgf_client *c);
+	/* sgf_client_buf_alloc / _free. */
+	void *(*buf_alloc)(struct sgf_client *c, size_t size);
+	void (*buf_free)(struct sgf_client *c, void *p);
+};
+
+extern const struct sgf_transport sgf_stream_transport;
+
+/* Fill the header every request starts with. */
+static inline void sgf_in_header(const struct sgf_client *c, struct fuse_in_header *ih,
+				 uint32_t len, uint32_t opcode, uint64_t unique, uint64_t nodeid)
+{
+	*ih = (struct fuse_in_header){ .len = len, .opcode = opcode, .unique = unique,
+				       .nodeid = nodeid, .uid = c->uid, .gid = c->gid,
+				       .pid = c->pid };
+}
+
+/* Only one call with one request in flight: a latency-bound caller. With
+ * more, the server has work queued and other callers have replies to
+ * handle, and they need the CPU polling would burn (measured on two CPUs:
+ * four threads lost a quarter of their throughput to a polling reader). */
+static inline bool sgf_client_alone(struct sgf_client *c)
+{
+	return atomic_load_explicit(&c->inflight, memory_order_relaxed) <= 1 &&
+	       atomic_load_explicit(&c->callers, memory_order_relaxed) <= 1;
+}
 
 /* ---- slots (slots.c) ---- */
 
@@ -141,6 +221,10 @@ ssize_t sgf_slot_wait(struct sgf_client *c, struct sgf_slot *s);
 ssize_t sgf_slot_wait_timeout(struct sgf_client *c, struct sgf_slot *s, unsigned timeout_ms);
 /* Mark s done with result (caller holds c->lock). */
 void sgf_slot_complete_locked(struct sgf_client *c, struct sgf_slot *s, ssize_t result);
+/* Complete s with err unless it is done already (the connection died
+ * meanwhile): for a transport whose send failed before anything of s
+ * reached the peer, so no reply can ever name it. Takes c->lock. */
+void sgf_slot_fail_unsent(struct sgf_client *c, struct sgf_slot *s, ssize_t err);
 /* The armed, pending slot with this unique, or NULL (caller holds c->lock). */
 struct sgf_slot *sgf_slot_find_locked(struct sgf_client *c, uint64_t unique);
 /* The connection is gone: fail every pending slot with -ENOTCONN and wake
@@ -161,33 +245,40 @@ void sgf_waiter_destroy(struct sgf_client *c, struct sgf_waiter *w);
  * a deadline (CLOCK_MONOTONIC), the connection is broken when it passes. */
 void sgf_wait_locked(struct sgf_client *c, struct sgf_waiter *w,
 		     const struct timespec *deadline);
-/* A sender found the socket full: wait until it may write again, reading
- * replies meanwhile if nobody else does (the server may be blocked sending
- * them, and then would never read our request). 0, or -ENOTCONN. */
-int sgf_send_wait(struct sgf_client *c);
+/* A sender found no room (a full socket, no free descriptors): wait until
+ * it may try again, receiving replies meanwhile if nobody else does (the
+ * server may be blocked sending them, and then would never take our
+ * request). since as for the transport's wait_room. 0, or -ENOTCONN. */
+int sgf_send_wait(struct sgf_client *c, unsigned long since);
+/* The connection is over: hang up and fail everything pending. */
+void sgf_conn_lost(struct sgf_client *c);
 
-/* ---- sending (send.c) ---- */
+/* Send one request of armed slot s (see struct sgf_transport). */
+static inline int sgf_send_request(struct sgf_client *c, struct sgf_slot *s, uint32_t opcode,
+				   uint64_t nodeid, struct iovec *vec, int cnt)
+{
+	return c->tp->send(c, s, opcode, nodeid, vec, cnt);
+}
 
-/* Send one request: vec[0] is filled here with the fuse_in_header, vec[1..cnt)
- * is the rest of the message. vec entries may be modified. On a failed send
- * the socket is shut down, so whoever reads next fails every pending slot;
- * the caller still waits for its own slot. Returns 0 or -errno. */
-int sgf_send_request(struct sgf_client *c, uint64_t unique, uint32_t opcode,
-		     uint64_t nodeid, struct iovec *vec, int cnt);
+/* ---- the stream transport: sending (send.c), receiving (recv.c) ---- */
 
-/* ---- receiving (recv.c); receive role only ---- */
-
-enum sgf_rx_mode {
-	SGF_RX_BLOCK,   /* wait for the next reply */
-	SGF_RX_NOWAIT,  /* only a reply whose header is already readable */
-	SGF_RX_STAGED,  /* only a reply already whole in c->rx: no syscall */
-};
-
-/* Read and route one reply. Returns 1 when one was handled, 0 when mode
- * found none, or -ENOTCONN / -EPROTO when the stream ended or can no
- * longer be trusted (the caller then fails everything). deadline as for
- * sgf_wait_locked. */
+/* Put one message on the socket: vec[0] gets the header. On a failed send
+ * the socket is shut down, so whoever reads next fails every pending slot.
+ * 0 or -errno. */
+int sgf_stream_send(struct sgf_client *c, uint64_t unique, uint32_t opcode,
+		    uint64_t nodeid, struct iovec *vec, int cnt);
+/* Read and route one reply (the transport's rx_one). */
 int sgf_rx_one(struct sgf_client *c, enum sgf_rx_mode mode, const struct timespec *deadline);
+
+/* ---- replies, either transport (reply.c) ---- */
+
+/* What a reply header says for the expectation ex: 1 its payload bytes
+ * are acceptable, 0 it is an error reply without payload (the result is
+ * error), -EIO it is malformed. */
+int sgf_reply_judge(const struct sgf_expect *ex, int32_t error, size_t payload);
+/* The result of slot s once its accepted payload (payload bytes) is in
+ * place; counts a malformed WRITE count. */
+ssize_t sgf_reply_result(struct sgf_client *c, struct sgf_slot *s, size_t payload);
 
 /* ---- one synchronous request (call.c) ---- */
 
@@ -203,6 +294,9 @@ struct sgf_call {
 
 /* Send call and wait for its reply: result >= 0 or -errno. */
 ssize_t sgf_call_sync(struct sgf_client *c, const struct sgf_call *call);
+/* The same, but the connection is broken once timeout_ms (0: never) pass. */
+ssize_t sgf_call_sync_timeout(struct sgf_client *c, const struct sgf_call *call,
+			      unsigned timeout_ms);
 /* Expectation helpers. */
 void sgf_expect_none(struct sgf_expect *ex);
 void sgf_expect_fixed(struct sgf_expect *ex, struct iovec *iov, void *out, size_t size);
@@ -220,5 +314,28 @@ int sgf_client_settle_init(const struct fuse_init_out *out, uint32_t want_max_pa
 			   uint32_t want_max_read, struct sgf_client_conn *conn);
 /* Negotiate INIT and settle c->conn. */
 int sgf_client_init(struct sgf_client *c);
+
+/* ---- a connection's life (conn.c) ---- */
+
+/* A client with opts applied and its request table, no transport yet
+ * (c->fd -1). 0 or -errno. */
+int sgf_client_new(const struct sgf_client_opts *opts, struct sgf_client **out);
+/* Once c->tp is set up: INIT, then the per-slot scratch. 0 or -errno (the
+ * caller then frees c). */
+int sgf_client_start(struct sgf_client *c);
+/* Free c and, when set, its transport. */
+void sgf_client_free(struct sgf_client *c);
+
+/* A socket path (or @NAME, abstract) into addr: the sockaddr length, or
+ * -EINVAL / -ENAMETOOLONG (address.c). */
+int sgf_unix_address(const char *path, struct sockaddr_un *addr);
+/* A Unix stream socket connected to addr (nonblocking if asked: then a
+ * full backlog is -EAGAIN rather than a wait): the fd or -errno. */
+int sgf_unix_connect(const struct sockaddr_un *addr, int len, bool nonblock);
+
+/* vhost-user (vhost_conn.c): connect to the backend socket at path and set
+ * up the transport on c. */
+int sgf_vhost_connect(const char *path, const struct sgf_client_opts *opts,
+		      struct sgf_client **out);
 
 #endif

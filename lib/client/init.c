@@ -33,7 +33,7 @@ int sgf_client_init(struct sgf_client *c)
 	sgf_expect_fixed(&call.ex, &iov, &out, sizeof(out));
 	call.ex.min = FUSE_COMPAT_22_INIT_OUT_SIZE;
 
-	ssize_t r = sgf_call_sync(c, &call);
+	ssize_t r = sgf_call_sync_timeout(c, &call, c->init_timeout_ms);
 	/* A reply we cannot read, or garbage before the peer went away: not a
 	 * FUSE server speaking our framing. */
 	if (r == -EIO || r == -ENOSYS ||

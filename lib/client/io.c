@@ -77,8 +77,8 @@ static int io_submit(void *ctx, const struct sgf_dio_req *rq, unsigned tag, bool
 	sgf_slot_arm(c, s, opcode, &ex, &io->w, tag);
 	sgf_stats_add(&c->stats, opcode, rq->size);
 	sgf_stat_inc(&c->stats.seg_hist[sgf_hist_bucket(rq->npages)], 1);
-	/* A failed send shuts the socket; the slot then completes -ENOTCONN. */
-	(void)sgf_send_request(c, s->unique, opcode, io->f->nodeid, vec, cnt);
+	/* A failed send still completes the slot (see struct sgf_transport). */
+	(void)sgf_send_request(c, s, opcode, io->f->nodeid, vec, cnt);
 	return 0;
 }
 

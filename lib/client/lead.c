@@ -1,17 +1,11 @@
 /* lib/client/lead.c - the receive role, passed among waiting callers
  * (leader/follower) instead of a receiver thread: a caller that waits for a
- * reply reads the socket itself when nobody else does, routes other callers'
- * replies to them, and leaves once its own has come, waking one waiter to
- * take over only if someone still waits. A lone caller thus gets its reply
- * without any thread hand-off. */
+ * reply receives from the transport itself when nobody else does, routes
+ * other callers' replies to them, and leaves once its own has come, waking
+ * one waiter to take over only if someone still waits. A lone caller thus
+ * gets its reply without any thread hand-off. */
 #include <errno.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include "conn.h"
-
-/* How long a sender blocked on a full socket sleeps before it looks again
- * whether the receive role is free (it cannot be woken when it is). */
-#define SGF_SEND_RECHECK_MS 5
 
 static void sleeper_add(struct sgf_client *c, struct sgf_waiter *w)
 {
@@ -54,11 +48,11 @@ static void role_release_locked(struct sgf_client *c)
 	}
 }
 
-/* The stream ended or cannot be trusted: hang up (which also wakes the peer
- * and any blocked sender) and fail everything pending. */
-static void stream_lost(struct sgf_client *c)
+/* The connection ended or cannot be trusted: hang up (which also wakes the
+ * peer and any blocked sender) and fail everything pending. */
+void sgf_conn_lost(struct sgf_client *c)
 {
-	shutdown(c->fd, SHUT_RDWR);
+	c->tp->hangup(c);
 	sgf_slots_fail_all(c);
 }
 
@@ -67,9 +61,9 @@ static void stream_lost(struct sgf_client *c)
 static void lead(struct sgf_client *c, struct sgf_waiter *w, const struct timespec *deadline)
 {
 	for (;;) {
-		int r = sgf_rx_one(c, SGF_RX_BLOCK, deadline);
+		int r = c->tp->rx_one(c, SGF_RX_BLOCK, deadline);
 		if (r < 0) {
-			stream_lost(c);  /* completes w's slots too */
+			sgf_conn_lost(c);  /* completes w's slots too */
 			return;
 		}
 		pthread_mutex_lock(&c->lock);
@@ -81,9 +75,9 @@ static void lead(struct sgf_client *c, struct sgf_waiter *w, const struct timesp
 	/* Replies already staged cost no syscall: hand them out now rather
 	 * than wake a successor to do it. */
 	for (;;) {
-		int r = sgf_rx_one(c, SGF_RX_STAGED, NULL);
+		int r = c->tp->rx_one(c, SGF_RX_STAGED, NULL);
 		if (r < 0)
-			stream_lost(c);
+			sgf_conn_lost(c);
 		if (r <= 0)
 			break;
 	}
@@ -104,33 +98,29 @@ void sgf_wait_locked(struct sgf_client *c, struct sgf_waiter *w,
 		if (deadline == NULL) {
 			pthread_cond_wait(&w->cond, &c->lock);
 		} else if (pthread_cond_timedwait(&w->cond, &c->lock, deadline) == ETIMEDOUT) {
-			/* Whoever reads now meets end of file and fails us. */
-			shutdown(c->fd, SHUT_RDWR);
+			/* Whoever receives now meets the end and fails us. */
+			c->tp->hangup(c);
 			deadline = NULL;
 		}
 		sleeper_remove(c, w);
 	}
 }
 
-int sgf_send_wait(struct sgf_client *c)
+int sgf_send_wait(struct sgf_client *c, unsigned long since)
 {
 	pthread_mutex_lock(&c->lock);
 	bool reading = role_take_locked(c);
 	pthread_mutex_unlock(&c->lock);
 
-	struct pollfd p = { .fd = c->fd, .events = POLLOUT | (reading ? POLLIN : 0) };
-	int n = poll(&p, 1, reading ? -1 : SGF_SEND_RECHECK_MS);
-	int r = 0;
-	if (n < 0 && errno != EINTR)
-		r = -ENOTCONN;
+	int r = c->tp->wait_room(c, reading, since);
 	if (reading) {
 		/* Drain whatever replies are there (staged ones included), but
-		 * never wait for more: our own message is what must move. */
+		 * never wait for more: our own request is what must move. */
 		int got;
-		while ((got = sgf_rx_one(c, SGF_RX_NOWAIT, NULL)) > 0)
+		while ((got = c->tp->rx_one(c, SGF_RX_NOWAIT, NULL)) > 0)
 			;
 		if (got < 0) {
-			stream_lost(c);
+			sgf_conn_lost(c);
 			r = got;
 		}
 		pthread_mutex_lock(&c->lock);

@@ -1,8 +1,9 @@
-/* lib/client/recv.c - reads one reply: its header is checked against the
- * request it names before a byte of payload touches caller memory, and the
- * payload goes straight into that request's buffers. Small replies come in
- * through a small staging buffer, so one recv often brings several. Only the
- * holder of the receive role (lead.c) calls in here. */
+/* lib/client/recv.c - the stream transport's receiving: reads one reply,
+ * whose header is checked against the request it names before a byte of
+ * payload touches caller memory, and the payload goes straight into that
+ * request's buffers. Small replies come in through a small staging buffer,
+ * so one recv often brings several. Only the holder of the receive role
+ * (lead.c) calls in here. */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -26,16 +27,6 @@ static long elapsed_ns(const struct timespec *from, const struct timespec *to)
 	return (long)(to->tv_sec - from->tv_sec) * 1000000000L + (to->tv_nsec - from->tv_nsec);
 }
 
-/* Only one call with one request in flight: a latency-bound caller. With
- * more, the server has work queued and other callers have replies to
- * handle, and they need the CPU polling would burn (measured on two CPUs:
- * four threads lost a quarter of their throughput to a polling reader). */
-static bool alone(struct sgf_client *c)
-{
-	return atomic_load_explicit(&c->inflight, memory_order_relaxed) <= 1 &&
-	       atomic_load_explicit(&c->callers, memory_order_relaxed) <= 1;
-}
-
 /* Poll without sleeping for up to c->spin_ns; true once readable. A reply
  * that finds us polling costs the server no wake-up, and us no sleep: on
  * a virtual machine each of those is an inter-processor interrupt and an
@@ -46,7 +37,7 @@ static bool spin_readable(struct sgf_client *c)
 	struct pollfd p = { .fd = c->fd, .events = POLLIN };
 	struct timespec t0, t;
 
-	if (c->spin_ns == 0 || !alone(c))
+	if (c->spin_ns == 0 || !sgf_client_alone(c))
 		return false;
 	if (rx->spin_misses >= SPIN_MISSES_MAX) {
 		if (++rx->spin_skipped < SPIN_PROBE_EVERY)
@@ -60,7 +51,7 @@ static bool spin_readable(struct sgf_client *c)
 			return true;  /* readable, or an error the read will report */
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t);
-	} while (elapsed_ns(&t0, &t) < c->spin_ns && alone(c));
+	} while (elapsed_ns(&t0, &t) < c->spin_ns && sgf_client_alone(c));
 	if (rx->spin_misses < SPIN_MISSES_MAX)
 		rx->spin_misses++;
 	return false;
@@ -202,11 +193,6 @@ static int trim_iov(struct iovec *vec, int cnt, size_t n)
 	return i;
 }
 
-static bool error_in_range(int32_t error)
-{
-	return error <= 0 && error > -4096;
-}
-
 /* The slot and what it expects, looked up under the lock. The owner cannot
  * free or reuse an armed slot before it is done, and only the receive role
  * completes slots, so the snapshot stays valid while we fill it. */
@@ -266,18 +252,7 @@ static int take_payload(struct sgf_client *c, struct sgf_slot *s, size_t payload
 		finish(c, s, r);
 		return r;
 	}
-	ssize_t result = 0;
-	if (s->ex.kind == SGF_RES_LEN) {
-		result = (ssize_t)payload;
-	} else if (s->ex.kind == SGF_RES_WRITE) {
-		if (s->wout.size > s->ex.sent) {
-			malformed(c);
-			result = -EIO;
-		} else {
-			result = (ssize_t)s->wout.size;
-		}
-	}
-	finish(c, s, result);
+	finish(c, s, sgf_reply_result(c, s, payload));
 	return 1;
 }
 
@@ -308,14 +283,14 @@ int sgf_rx_one(struct sgf_client *c, enum sgf_rx_mode mode, const struct timespe
 		r = discard(c, payload, deadline);
 		return r < 0 ? r : 1;
 	}
-	if (!error_in_range(oh.error) || (oh.error != 0 && payload != 0) ||
-	    (oh.error == 0 && (payload < s->ex.min || payload > s->ex.max))) {
+	int verdict = sgf_reply_judge(&s->ex, oh.error, payload);
+	if (verdict < 0) {
 		malformed(c);
 		r = discard(c, payload, deadline);
 		finish(c, s, r < 0 ? r : -EIO);
 		return r < 0 ? r : 1;
 	}
-	if (oh.error != 0) {
+	if (verdict == 0) {
 		finish(c, s, oh.error);
 		return 1;
 	}

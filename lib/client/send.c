@@ -1,8 +1,9 @@
-/* lib/client/send.c - puts one request on the socket: header plus the
- * caller's iovecs in as few sendmsg calls as IOV_MAX allows, so WRITE payload
- * travels from the caller's buffers without an intermediate copy. It never
- * blocks in sendmsg: a full socket is waited out in sgf_send_wait, which
- * keeps replies draining so the server can go on reading. */
+/* lib/client/send.c - the stream transport's sending: puts one request on
+ * the socket, header plus the caller's iovecs in as few sendmsg calls as
+ * IOV_MAX allows, so WRITE payload travels from the caller's buffers without
+ * an intermediate copy. It never blocks in sendmsg: a full socket is waited
+ * out in sgf_send_wait, which keeps replies draining so the server can go
+ * on reading. */
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -28,7 +29,7 @@ static int send_all(struct sgf_client *c, struct iovec *vec, int cnt)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				int r = sgf_send_wait(c);
+				int r = sgf_send_wait(c, 0);
 				if (r < 0)
 					return r;
 				continue;
@@ -40,8 +41,8 @@ static int send_all(struct sgf_client *c, struct iovec *vec, int cnt)
 	return 0;
 }
 
-int sgf_send_request(struct sgf_client *c, uint64_t unique, uint32_t opcode,
-		     uint64_t nodeid, struct iovec *vec, int cnt)
+int sgf_stream_send(struct sgf_client *c, uint64_t unique, uint32_t opcode,
+		    uint64_t nodeid, struct iovec *vec, int cnt)
 {
 	struct fuse_in_header ih;
 	uint64_t len = sizeof(ih);
@@ -49,15 +50,8 @@ int sgf_send_request(struct sgf_client *c, uint64_t unique, uint32_t opcode,
 	for (int i = 1; i < cnt; i++)
 		len += vec[i].iov_len;
 	if (len > UINT32_MAX)
-		return -EINVAL;
-	memset(&ih, 0, sizeof(ih));
-	ih.len = (uint32_t)len;
-	ih.opcode = opcode;
-	ih.unique = unique;
-	ih.nodeid = nodeid;
-	ih.uid = c->uid;
-	ih.gid = c->gid;
-	ih.pid = c->pid;
+		return -E2BIG;  /* nothing sent */
+	sgf_in_header(c, &ih, (uint32_t)len, opcode, unique, nodeid);
 	vec[0].iov_base = &ih;
 	vec[0].iov_len = sizeof(ih);
 

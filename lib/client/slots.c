@@ -130,6 +130,14 @@ void sgf_slot_complete_locked(struct sgf_client *c, struct sgf_slot *s, ssize_t 
 	pthread_cond_signal(&s->waiter->cond);
 }
 
+void sgf_slot_fail_unsent(struct sgf_client *c, struct sgf_slot *s, ssize_t err)
+{
+	pthread_mutex_lock(&c->lock);
+	if (s->armed && !s->done)
+		sgf_slot_complete_locked(c, s, err);
+	pthread_mutex_unlock(&c->lock);
+}
+
 struct sgf_slot *sgf_slot_find_locked(struct sgf_client *c, uint64_t unique)
 {
 	uint64_t index = (unique >> 1) & ((1u << (SGF_SLOT_SHIFT - 1)) - 1);

@@ -36,6 +36,8 @@
 	X(offsetof(struct sgf_client_opts, policy)) \
 	X(offsetof(struct sgf_client_opts, use_ids)) \
 	X(offsetof(struct sgf_client_opts, pid)) \
+	X(offsetof(struct sgf_client_opts, arena_size)) \
+	X(offsetof(struct sgf_client_opts, connect_timeout_ms)) \
 	X(sizeof(struct sgf_client_conn)) \
 	X(sizeof(struct sgf_file)) \
 	X(sizeof(struct sgf_dirent)) \

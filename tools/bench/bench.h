@@ -12,7 +12,7 @@
 
 struct bench_opts {
 	const char *path;        /* --path FILE */
-	const char *connect;     /* --connect unix:PATH */
+	const char *connect;     /* --connect unix:PATH | vhost-user:PATH */
 	const char *file;        /* --file NAME (with --connect) */
 	const char *policy;      /* packed | per-segment */
 	const char *label;       /* name printed for the target */
@@ -25,6 +25,7 @@ struct bench_opts {
 	unsigned runs;
 	unsigned threads;
 	bool direct;
+	bool arena;              /* buffers from sgf_client_buf_alloc */
 	bool json;
 	const char *stats_file;  /* server statistics file ... */
 	int stats_pid;           /* ... refreshed by SIGUSR1 to this pid; the
@@ -43,6 +44,10 @@ struct bench_target {
 	/* Requests of opcode counted so far by the requester side, or -1. */
 	int64_t (*requests)(void *ctx, uint32_t opcode);
 	void (*destroy)(void *ctx);
+	/* Page-aligned buffers for the loop (--arena), or NULL: the loop's
+	 * own. */
+	void *(*buf_alloc)(void *ctx, size_t size);
+	void (*buf_free)(void *ctx, void *p);
 };
 
 /* Parse the command line: 0 ok, 1 for --help, -1 with *err set. */

@@ -36,7 +36,7 @@ static int parse_size(const char *s, uint64_t max, uint64_t *out)
 
 enum { O_PATH_ = 256, O_CONNECT, O_FILE, O_POLICY, O_LABEL, O_OP, O_SEGS, O_SEGSIZE,
        O_ALIGN, O_TOTAL, O_DURATION, O_RUNS, O_THREADS, O_NODIRECT, O_JSON, O_SSTATS,
-       O_SPID, O_NOTE };
+       O_SPID, O_NOTE, O_ARENA };
 
 int bench_parse_args(int argc, char **argv, struct bench_opts *o, const char **err)
 {
@@ -55,6 +55,7 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o, const char **e
 		{ "runs", required_argument, 0, O_RUNS },
 		{ "threads", required_argument, 0, O_THREADS },
 		{ "no-direct", no_argument, 0, O_NODIRECT },
+		{ "arena", no_argument, 0, O_ARENA },
 		{ "json", no_argument, 0, O_JSON },
 		{ "server-stats", required_argument, 0, O_SSTATS },
 		{ "server-pid", required_argument, 0, O_SPID },
@@ -77,6 +78,7 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o, const char **e
 		case O_LABEL: o->label = optarg; break;
 		case O_NOTE: o->note = optarg; break;
 		case O_NODIRECT: o->direct = false; break;
+		case O_ARENA: o->arena = true; break;
 		case O_JSON: o->json = true; break;
 		case 'h': return 1;
 		case O_POLICY:
@@ -157,9 +159,11 @@ int bench_parse_args(int argc, char **argv, struct bench_opts *o, const char **e
 	if (optind < argc)
 		return *err = "unexpected argument (see --help)", -1;
 	if (!o->path == !o->connect)
-		return *err = "give exactly one of --path FILE or --connect unix:PATH", -1;
+		return *err = "give exactly one of --path FILE or --connect ADDRESS", -1;
 	if (o->connect && o->file == NULL)
 		return *err = "--connect needs --file PATH", -1;
+	if (o->arena && !o->connect)
+		return *err = "--arena needs --connect (its buffers are the client's)", -1;
 	if (o->total < (uint64_t)o->segments * o->seg_size * o->threads)
 		return *err = "--total is smaller than one call per thread", -1;
 	return 0;

@@ -1,6 +1,8 @@
 /* tools/bench/bench_client.c - the client target: the same loop through the
- * sgfuse client library to a FUSE server on a Unix socket, with the packed
- * or the per-segment policy, request counts from the client's counters. */
+ * sgfuse client library to a FUSE server on a Unix socket or a virtio-fs
+ * backend over vhost-user, with the packed or the per-segment policy,
+ * request counts from the client's counters, and with --arena the loop's
+ * buffers from sgf_client_buf_alloc (shared memory over vhost-user). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -67,6 +69,18 @@ static int64_t client_requests(void *ctx, uint32_t opcode)
 
 	sgf_stats_snapshot(sgf_client_stats(cc->c), &st);
 	return (int64_t)st.count[opcode];
+}
+
+static void *client_buf_alloc(void *ctx, size_t size)
+{
+	struct client_ctx *cc = ctx;
+	return sgf_client_buf_alloc(cc->c, size);
+}
+
+static void client_buf_free(void *ctx, void *p)
+{
+	struct client_ctx *cc = ctx;
+	sgf_client_buf_free(cc->c, p);
 }
 
 static void client_destroy(void *ctx)
@@ -142,7 +156,7 @@ int bench_client_target(const struct bench_opts *o, struct bench_target *t, cons
 	cc->flags = O_RDWR | (o->direct ? O_DIRECT : 0);
 	err = sgf_client_connect(o->connect, &co, &cc->c);
 	if (err) {
-		*step = connect_step(err);
+		*step = connect_step(o->connect, err);
 	} else {
 		err = find_file(cc, o->file, step, what, size);
 		if (err)
@@ -153,6 +167,8 @@ int bench_client_target(const struct bench_opts *o, struct bench_target *t, cons
 		return err;
 	}
 	*t = (struct bench_target){ cc, client_open, client_pwritev, client_preadv, client_close,
-				    client_requests, client_destroy };
+				    client_requests, client_destroy,
+				    o->arena ? client_buf_alloc : NULL,
+				    o->arena ? client_buf_free : NULL };
 	return 0;
 }

@@ -61,6 +61,6 @@ int bench_file_target(const struct bench_opts *o, struct bench_target *t)
 	c->path = o->path;
 	c->flags = O_RDWR | O_CREAT | O_CLOEXEC | (o->direct ? O_DIRECT : 0);
 	*t = (struct bench_target){ c, file_open, file_pwritev, file_preadv, file_close,
-				    file_requests, file_destroy };
+				    file_requests, file_destroy, NULL, NULL };
 	return 0;
 }

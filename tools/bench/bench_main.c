@@ -18,17 +18,22 @@
 
 static const char usage[] =
 	"Usage: sgfuse-bench --path FILE [options]\n"
-	"       sgfuse-bench --connect unix:PATH --file PATH [--policy packed|per-segment] [options]\n"
+	"       sgfuse-bench --connect ADDRESS --file PATH [--policy packed|per-segment]\n"
+	"                    [--arena] [options]\n"
 	"\n"
 	"Time loops of O_DIRECT pwritev/preadv of SEGMENTS x SEG_SIZE bytes, the\n"
 	"experiment of the Linux patch set \"fuse: optimize scatter-gather direct IO\".\n"
 	"\n"
 	"Target:\n"
 	"  --path FILE            a file (on a FUSE mount, or tmpfs for the limit)\n"
-	"  --connect unix:PATH    talk FUSE to a server socket with the sgfuse client\n"
+	"  --connect ADDRESS      talk FUSE with the sgfuse client: unix:PATH, a server\n"
+	"                         socket; vhost-user:PATH, a virtio-fs backend\n"
 	"  --file PATH            file on that server, from its root (\"/a/b\" or\n"
 	"                         \"a/b\"; created if missing)\n"
 	"  --policy P             client packing: packed (default) or per-segment\n"
+	"  --arena                buffers from sgf_client_buf_alloc: over vhost-user in\n"
+	"                         the shared memory, moved without a copy (on a socket\n"
+	"                         the same as without)\n"
 	"  --label NAME           target name in the output\n"
 	"Workload:\n"
 	"  --op writev|readv|both (default both)\n"
@@ -102,16 +107,28 @@ static double cpu_seconds(const struct timeval *tv)
 	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
 }
 
+static void free_mem(const struct bench_target *t, void *mem)
+{
+	if (t->buf_free)
+		t->buf_free(t->ctx, mem);
+	else
+		free(mem);
+}
+
 /* Separate buffers per segment, each at o->align within its own pages,
- * with a gap page between them so no two segments are adjacent. */
-static int make_iov(const struct bench_opts *o, struct thread_arg *ta)
+ * with a gap page between them so no two segments are adjacent; from the
+ * target (--arena) or our own. */
+static int make_iov(const struct bench_opts *o, const struct bench_target *t,
+		    struct thread_arg *ta)
 {
 	size_t stride = (o->align + o->seg_size + PAGE - 1) / PAGE * PAGE + PAGE;
-	char *mem = aligned_alloc(PAGE, stride * o->segments);
+	char *mem = t->buf_alloc ? t->buf_alloc(t->ctx, stride * o->segments)
+				 : aligned_alloc(PAGE, stride * o->segments);
 
 	ta->iov = calloc(o->segments, sizeof(*ta->iov));
 	if (mem == NULL || ta->iov == NULL) {
-		free(mem);
+		if (mem)
+			free_mem(t, mem);
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < o->segments; i++) {
@@ -313,6 +330,8 @@ static void report(const struct bench_opts *o, bool write, struct result *r, uns
 		if (o->duration > 0)
 			printf("\"duration_s\":%.3f,", o->duration);
 		printf("\"bytes\":%llu,", (unsigned long long)bytes);
+		if (o->arena)
+			printf("\"arena\":true,");
 		if (rpc >= 0)
 			printf("\"requests_per_call\":%.3f,", rpc);
 		else
@@ -327,6 +346,8 @@ static void report(const struct bench_opts *o, bool write, struct result *r, uns
 		printf("%s: %s %u x %zu B", label, op, o->segments, o->seg_size);
 		if (o->threads > 1)
 			printf(", %u threads", o->threads);
+		if (o->arena)
+			printf(", arena buffers");
 		printf(": %.1f MB/s (median of %u, min %.1f, max %.1f), %.0f calls/s", med, n,
 		       mb[0], mb[n - 1], cps_med);
 		if (rpc >= 0)
@@ -389,7 +410,7 @@ int main(int argc, char **argv)
 		return 1;
 	for (unsigned i = 0; i < o.threads && status == 0; i++) {
 		ta[i] = (struct thread_arg){ .o = &o, .t = &t, .id = i };
-		r = make_iov(&o, &ta[i]);
+		r = make_iov(&o, &t, &ta[i]);
 		if (r) {
 			fprintf(stderr, "sgfuse-bench: buffers: %s\n", strerror(-r));
 			status = 1;
@@ -417,7 +438,8 @@ int main(int argc, char **argv)
 		if (ta[i].handle)
 			t.close_handle(ta[i].handle);
 		free(ta[i].iov);
-		free(ta[i].mem);
+		if (ta[i].mem)
+			free_mem(&t, ta[i].mem);
 	}
 	free(ta);
 	t.destroy(t.ctx);
