@@ -112,6 +112,19 @@ sgf_start_peer() {
   sgf_wait_mount "$WORK/mnt-peer" "$DPID"
 }
 
+# Start sgfuse-passthrough --vhost-user on $WORK/vhost.sock; sets DPID. Fails
+# when the client cannot complete one call through it.
+sgf_start_vhost() {
+  rm -f "$WORK/vhost.sock"
+  "$DAEMON" --vhost-user "$WORK/vhost.sock" -o "stats_file=$WORK/vhost-stats" "$WORK/backing" \
+    2>"$WORK/vhost.log" &
+  DPID=$!
+  PIDS+=("$DPID")
+  for _ in $(seq 1 100); do [ -S "$WORK/vhost.sock" ] && break; sleep 0.05; done
+  "$BENCH" --connect "vhost-user:$WORK/vhost.sock" --file probe --runs 1 --total 128K \
+    --op writev >/dev/null 2>"$WORK/probe.log"
+}
+
 # Start sgfuse-passthrough --listen on $WORK/sock; sets DPID. Fails when the
 # client cannot complete one call through it.
 sgf_start_listen() {

@@ -186,6 +186,7 @@ def main():
     peer, lim = "libfuse passthrough_ll (peer)", "tmpfs directly (limit)"
     ku = "sgfuse kernel, io_uring"
     kpt = "sgfuse kernel, passthrough"
+    va, vc = "sgfuse client, vhost-user, arena", "sgfuse client, vhost-user"
     out.append("| ratio | writev | readv | target |")
     out.append("|---|---|---|---|")
     checks = [
@@ -199,6 +200,9 @@ def main():
         ("kernel passthrough / kernel packed (/dev/fuse)", kpt, kp, "writev >= 1.2x"),
         ("kernel packed / tmpfs directly", kp, lim, "reported"),
         ("socket packed / tmpfs directly", cp, lim, "reported"),
+        ("shared memory (arena) / tmpfs directly", va, lim, ">= 0.7x"),
+        ("shared memory (arena) / socket packed", va, cp, ">= 1.3x"),
+        ("shared memory: arena / copied buffers", va, vc, "reported"),
     ]
     for t in (2, 4):
         a, b = f"{ku}, {t} threads", f"{kp}, {t} threads"
