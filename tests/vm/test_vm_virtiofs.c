@@ -2,7 +2,8 @@
  * serving our source directory (mount -t virtiofs) and works on it with
  * busybox and guest_io; the host then finds every result in the source.
  * $SGF_VM_BACKEND: virtiofsd (QEMU's, the default) or sgfuse (the daemon's
- * --vhost-user; skips while the daemon has no such option). */
+ * --vhost-user; skips while the daemon has no such option); with the
+ * harness's Ceph mode, sgfuse-ceph on a throw-away cluster. */
 #include "harness.h"
 #include "pattern.h"
 #include "vm.h"
@@ -64,11 +65,17 @@ static pid_t start_backend(const char *backend, const char *sock, const char *ou
 		return h_spawn_prog(argv, out, err);
 	}
 	if (strcmp(backend, "sgfuse") == 0) {
-		char o[PATH_MAX + 16];
-		snprintf(o, sizeof(o), "stats_file=%s", h_stats_path());
+		char o[2 * PATH_MAX + 32];
+		/* In the harness's Ceph mode the daemon is sgfuse-ceph, on the
+		 * test's cluster, and the source directory the ceph-fuse view
+		 * of the same file system. */
+		if (h_ceph())
+			snprintf(o, sizeof(o), "stats_file=%s,conf=%s", h_stats_path(), h_ceph_conf());
+		else
+			snprintf(o, sizeof(o), "stats_file=%s", h_stats_path());
 		/* -f: whatever the option's default, the daemon stays our child. */
-		char *args[] = { "-f", "--vhost-user", (char *)sock, "-o", o, (char *)h_backing(),
-				 NULL };
+		char *args[] = { "-f", "--vhost-user", (char *)sock, "-o", o,
+				 h_ceph() ? NULL : (char *)h_backing(), NULL };
 		return h_spawn(args, out, err);
 	}
 	fprintf(stderr, "SGF_VM_BACKEND=%s: want virtiofsd or sgfuse\n", backend);
