@@ -29,10 +29,11 @@ VM_BENCH=$BUILD/tests/vm/vm_bench
 VM_TARGETS=(virtiofs-sgfuse virtiofs-virtiofsd disk-sgfuse disk-peer)
 VM_FAILED=  # set when the group could not run for a reason other than a missing piece
 
-# The environment meson gives the vm suite (docs/vm.md).
+# The environment meson gives the vm suite (docs/vm.md), unless set.
 vm_env() {
-  export SGF_VM_IMAGE=$ROOT/tests/vm/guest-image SGF_VM_CACHE=$BUILD/tests/vm/guest \
-         SGF_VM_GUEST_IO=$BUILD/tests/vm/guest_io
+  export SGF_VM_IMAGE=${SGF_VM_IMAGE:-$ROOT/tests/vm/guest-image} \
+         SGF_VM_CACHE=${SGF_VM_CACHE:-$BUILD/tests/vm/guest} \
+         SGF_VM_GUEST_IO=${SGF_VM_GUEST_IO:-$BUILD/tests/vm/guest_io}
 }
 
 # vm_boot TARGET: one guest; its JSON lines into $OUT, its log kept. 0, 77
@@ -79,6 +80,7 @@ vm_rows() {
   done
   echo "vm rows: guest_io seed 32 x 4 KiB per call and page by page, $VM_SECS s per phase," \
        "$VM_ROUNDS rounds, one boot per target" >&2
+  local t0=$SECONDS
   for round in $(seq 1 "$VM_ROUNDS"); do
     echo "  vm round $round/$VM_ROUNDS" >&2
     local left=()
@@ -97,5 +99,6 @@ vm_rows() {
     done
     targets=("${left[@]}")
   done
+  echo "  vm rows: $((SECONDS - t0)) s" >&2
   return 0
 }
