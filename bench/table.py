@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """bench/table.py - turn sgfuse-bench --json lines into the seed table:
 Markdown (printed and saved), CSV, with the ratios the seed and our targets
-are about; rows tagged "group": "ceph" (bench/ceph-rows.sh) get a table and
-ratios of their own. Usage: table.py ROWS.jsonl OUTPUT_PREFIX"""
+are about; rows tagged "group": "ceph" (bench/ceph-rows.sh) and "group":
+"vm" (bench/vm-rows.sh) get a table and ratios of their own each. Usage:
+table.py ROWS.jsonl OUTPUT_PREFIX"""
 import csv
 import json
 import sys
@@ -162,15 +163,102 @@ def ceph_section(out, targets, rows):
     out.append(f"Ceph targets met in this run: {met} of {total}.")
 
 
-def main():
-    order, group, rows = load(sys.argv[1])
-    prefix = sys.argv[2]
-    main_targets = [t for t in order if group[t] != "ceph"]
-    # The Ceph rows run daemon by daemon; they read better by thread count.
-    ceph_targets = sorted((t for t in order if group[t] == "ceph"),
-                          key=lambda t: next(iter(rows[t].values()))["threads"])
+def cpu_per_gb(rows, target, op):
+    m = rows.get(target, {}).get(op)
+    return m.get("server_cpu_s_per_gb") if m else None
+
+
+def qemu_cpu(m):
+    """QEMU's user+system seconds per GB (vm_bench puts them in the
+    caller's CPU fields: the caller is the whole guest)."""
+    if m is None or m.get("cpu_user_s") is None or not m.get("bytes"):
+        return "-"
+    return f"{(m['cpu_user_s'] + m['cpu_sys_s']) / (m['bytes'] / 1e9):.2f}"
+
+
+def vm_section(out, targets, rows):
+    """The VM group: its table (MB/s, the backend's and QEMU's CPU per GB),
+    then its ratios, MB/s ones against a floor, CPU ones against a ceiling,
+    with whether each measured ratio meets its target."""
+    m0 = next(iter(rows[targets[0]].values()))
+    out.append("")
+    out.append("VM (a QEMU guest under TCG, 2 vCPUs; tests/vm): the guest's O_DIRECT "
+               "pwritev/preadv of 32 x 4096 B per call (packed) or one pwrite/pread per page "
+               "(per-page), on a file of a virtio-fs mount (the backend serving a tmpfs "
+               "directory) or on /dev/vda (a raw image on a FUSE mount over tmpfs, QEMU "
+               f"cache=none,aio=threads). Each phase lasts {m0.get('duration_s', 0):g} s; "
+               f"MB/s: the guest's, median over {m0['rounds']} interleaved rounds, one boot "
+               "per target and round (lowest-highest round); server CPU: the backend's (the "
+               "FUSE daemon's, for the disk) host user+system seconds per GB moved, sampled "
+               "between phases; QEMU CPU likewise. Under TCG the guest's emulation sets the "
+               "pace, so the backend's CPU per GB compares backends more fairly than MB/s")
+    out.append("")
+    out.append("| target | writev MB/s | readv MB/s | writev server CPU s/GB "
+               "| readv server CPU s/GB | writev QEMU CPU s/GB | readv QEMU CPU s/GB |")
+    out.append("|---|---|---|---|---|---|---|")
+    for t in targets:
+        r = rows[t]
+        out.append(f"| {t} | {fmt_rate(r.get('writev'))} | {fmt_rate(r.get('readv'))} | "
+                   f"{fmt_cpu(r.get('writev'))} | {fmt_cpu(r.get('readv'))} | "
+                   f"{qemu_cpu(r.get('writev'))} | {qemu_cpu(r.get('readv'))} |")
+    out.append("")
+    vs, vf = "virtio-fs, sgfuse backend", "virtio-fs, virtiofsd"
+    ds, dp = "VM disk on sgfuse-passthrough", "VM disk on libfuse passthrough_ll"
+    pk, pp = ", packed", ", per-page"
+    # (name, a, b, metric, (writev goal, readv goal) or None): MB/s ratios
+    # must reach their goal, CPU per GB ratios stay at or below it.
+    checks = [
+        ("virtio-fs, sgfuse backend: packed / per-page MB/s", vs + pk, vs + pp, "mbps",
+         (4.5, 5.0)),
+        ("virtio-fs packed: sgfuse backend / virtiofsd MB/s", vs + pk, vf + pk, "mbps",
+         (1.0, 1.0)),
+        ("virtio-fs packed: sgfuse backend / virtiofsd server CPU per GB", vs + pk, vf + pk,
+         "cpu", (0.7, 0.7)),
+        ("virtio-fs per-page: sgfuse backend / virtiofsd MB/s", vs + pp, vf + pp, "mbps", None),
+        ("virtio-fs per-page: sgfuse backend / virtiofsd server CPU per GB", vs + pp, vf + pp,
+         "cpu", None),
+        ("virtio-fs, virtiofsd: packed / per-page MB/s", vf + pk, vf + pp, "mbps", None),
+        ("VM disk packed: sgfuse-passthrough / passthrough_ll MB/s", ds + pk, dp + pk, "mbps",
+         None),
+        ("VM disk packed: sgfuse-passthrough / passthrough_ll server CPU per GB", ds + pk,
+         dp + pk, "cpu", None),
+        ("VM disk per-page: sgfuse-passthrough / passthrough_ll MB/s", ds + pp, dp + pp, "mbps",
+         None),
+        ("VM disk per-page: sgfuse-passthrough / passthrough_ll server CPU per GB", ds + pp,
+         dp + pp, "cpu", None),
+        ("VM disk on sgfuse-passthrough: packed / per-page MB/s", ds + pk, ds + pp, "mbps",
+         None),
+    ]
+    out.append("| VM ratio | writev | readv | target | met (writev / readv) |")
+    out.append("|---|---|---|---|---|")
+    met = total = 0
+    for name, a, b, metric, goal in checks:
+        get = rate if metric == "mbps" else cpu_per_gb
+        vals = []
+        for op in ("writev", "readv"):
+            x, y = get(rows, a, op), get(rows, b, op)
+            vals.append(x / y if x is not None and y else None)
+        text = [f"{v:.2f}x" if v is not None else "n/a" for v in vals]
+        if goal is None:
+            out.append(f"| {name} | {text[0]} | {text[1]} | reported | |")
+            continue
+        verdicts = []
+        for v, g in zip(vals, goal):
+            ok = v is not None and (v >= g if metric == "mbps" else v <= g)
+            verdicts.append("yes" if ok else "no" if v is not None else "n/a")
+            met += ok
+            total += 1
+        sign = ">=" if metric == "mbps" else "<="
+        goal_text = (f"{sign} {goal[0]}x" if goal[0] == goal[1] else
+                     f"{sign} {goal[0]}x / {goal[1]}x")
+        out.append(f"| {name} | {text[0]} | {text[1]} | {goal_text} | {' / '.join(verdicts)} |")
+    out.append("")
+    out.append(f"VM targets met in this run: {met} of {total}.")
+
+
+def main_section(out, main_targets, rows):
+    """The host rows: the seed's table and its ratios."""
     m0 = next(iter(rows[main_targets[0]].values()))
-    out = []
     out.append(f"O_DIRECT writev/readv, {m0['segments']} x {m0['seg_size']} B per call; "
                f"MB/s: median over {m0['rounds']} interleaved rounds of each round's median "
                f"of {m0['runs']} runs (lowest-highest round); requests per call from the "
@@ -211,6 +299,22 @@ def main():
     for name, a, b, goal in checks:
         out.append(f"| {name} | {ratio(rows, a, b, 'writev')} | {ratio(rows, a, b, 'readv')} "
                    f"| {goal} |")
+
+
+def main():
+    order, group, rows = load(sys.argv[1])
+    prefix = sys.argv[2]
+    main_targets = [t for t in order if group[t] not in ("ceph", "vm")]
+    # The Ceph rows run daemon by daemon; they read better by thread count.
+    ceph_targets = sorted((t for t in order if group[t] == "ceph"),
+                          key=lambda t: next(iter(rows[t].values()))["threads"])
+    vm_targets = [t for t in order if group[t] == "vm"]
+    out = []
+    # ONLY=vm (bench/seed-table) has no host rows.
+    if main_targets:
+        main_section(out, main_targets, rows)
+    if vm_targets:
+        vm_section(out, vm_targets, rows)
     if ceph_targets:
         ceph_section(out, ceph_targets, rows)
     text = "\n".join(out) + "\n"

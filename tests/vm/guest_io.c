@@ -18,6 +18,7 @@
 
 static const char usage[] =
 	"usage: guest_io seed PATH [--pages N] [--secs S] [--per-page] [--range BYTES]\n"
+	"                 [--marks NAME]\n"
 	"       guest_io integrity PATH SIZE SECONDS [SEED]\n"
 	"       guest_io fill PATH OFFSET LEN SEED [--chunk BYTES]\n"
 	"       guest_io check PATH OFFSET LEN SEED [--chunk BYTES]\n"

@@ -1,10 +1,12 @@
 /* tests/vm/guest_seed.c - guest_io seed: the seed's loop inside the guest,
  * O_DIRECT pwritev then preadv of N scattered 4 KiB pages, one call per N
- * pages (or, --per-page, one pwrite/pread per page), every read checked. */
+ * pages (or, --per-page, one pwrite/pread per page), every read checked;
+ * --marks tells the host on the console where each phase begins and ends. */
 #include "guest_io.h"
 #include "pattern.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,10 @@
 #include <unistd.h>
 
 #define MAX_PAGES 1024
+/* After a mark the guest idles this long, so the host (polling the console
+ * file every 50 ms) samples the backend's CPU time between two phases, not
+ * inside one. */
+#define MARK_IDLE_US 250000
 
 struct seed_run {
 	int fd;
@@ -22,7 +28,27 @@ struct seed_run {
 	uint64_t syscalls;  /* made in the last phase */
 	uint64_t bytes;
 	double io_secs;     /* time inside the syscalls only, not the checks */
+	const char *marks;  /* --marks NAME, else NULL */
 };
+
+/* "SGF-VM: MARK NAME WHAT" straight to the console, not through step's
+ * output file (the host reads that only after the step), then idle. */
+static int mark(const struct seed_run *s, const char *what)
+{
+	if (!s->marks)
+		return 0;
+	char line[160];
+	int n = snprintf(line, sizeof(line), "SGF-VM: MARK %s %s\n", s->marks, what);
+	int fd = open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return gio_err("--marks: open /dev/console: %s\n", strerror(errno));
+	ssize_t w = write(fd, line, (size_t)n);
+	close(fd);
+	if (w != n)
+		return gio_err("--marks: write /dev/console: %s\n", w < 0 ? strerror(errno) : "short");
+	usleep(MARK_IDLE_US);
+	return 0;
+}
 
 /* One call's worth: N pages at off, vectored or page by page. */
 static int one_call(struct seed_run *s, bool write, uint64_t off)
@@ -66,8 +92,13 @@ static int one_call(struct seed_run *s, bool write, uint64_t off)
 static int phase(struct seed_run *s, bool write, double secs, uint64_t limit)
 {
 	uint64_t per_call = (uint64_t)s->pages * GIO_PAGE, off = 0;
+	const char *op = write ? "writev" : "readv";
+	char what[32];
 	s->syscalls = s->bytes = 0;
 	s->io_secs = 0;
+	snprintf(what, sizeof(what), "%s-begin", op);
+	if (mark(s, what))
+		return 1;
 	double end = gio_now() + secs;
 	do {
 		if (one_call(s, write, off))
@@ -76,7 +107,8 @@ static int phase(struct seed_run *s, bool write, double secs, uint64_t limit)
 		if (off + per_call > limit)
 			off = 0;
 	} while (gio_now() < end);
-	return 0;
+	snprintf(what, sizeof(what), "%s-end", op);
+	return mark(s, what);
 }
 
 int gio_seed(int argc, char **argv)
@@ -87,7 +119,7 @@ int gio_seed(int argc, char **argv)
 	s.pages = 32;
 	if (argc < 2)
 		return gio_err("usage: guest_io seed PATH [--pages N] [--secs S] [--per-page] "
-			       "[--range BYTES]\n");
+			       "[--range BYTES] [--marks NAME]\n");
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--per-page") == 0)
 			s.per_page = true;
@@ -97,6 +129,8 @@ int gio_seed(int argc, char **argv)
 			secs = strtod(argv[++i], NULL);
 		else if (strcmp(argv[i], "--range") == 0 && i + 1 < argc)
 			range = gio_num("--range", argv[++i]);
+		else if (strcmp(argv[i], "--marks") == 0 && i + 1 < argc)
+			s.marks = argv[++i];
 		else
 			return gio_err("seed: unknown argument %s\n", argv[i]);
 	}
@@ -125,16 +159,17 @@ int gio_seed(int argc, char **argv)
 	if (phase(&s, true, secs, s.range))
 		return 1;
 	double wmbps = (double)s.bytes / s.io_secs / 1e6;
-	uint64_t writes = s.syscalls, wcalls = s.bytes / per_call;
+	uint64_t writes = s.syscalls, wbytes = s.bytes, wcalls = s.bytes / per_call;
 	/* Reads only where the writes reached. */
 	uint64_t reached = wcalls * per_call < s.range ? wcalls * per_call : s.range;
 	if (phase(&s, false, secs, reached))
 		return 1;
 	double rmbps = (double)s.bytes / s.io_secs / 1e6;
 	printf("seed pages=%u per_page=%d size=%u writes=%llu reads=%llu writev_mbps=%.1f "
-	       "readv_mbps=%.1f\n", s.pages, s.per_page ? 1 : 0,
-	       s.per_page ? GIO_PAGE : (unsigned)per_call, (unsigned long long)writes,
-	       (unsigned long long)s.syscalls, wmbps, rmbps);
+	       "readv_mbps=%.1f writev_bytes=%llu readv_bytes=%llu\n", s.pages,
+	       s.per_page ? 1 : 0, s.per_page ? GIO_PAGE : (unsigned)per_call,
+	       (unsigned long long)writes, (unsigned long long)s.syscalls, wmbps, rmbps,
+	       (unsigned long long)wbytes, (unsigned long long)s.bytes);
 	close(s.fd);
 	return 0;
 }
