@@ -100,6 +100,10 @@ bool sgf_vq_dev_should_notify(struct sgf_vq_dev *vq);
  * kicks back on before sleeping does not miss one added meanwhile. */
 bool sgf_vq_dev_set_notify(struct sgf_vq_dev *vq, bool on);
 
+/* Whether the guest has made chains available that were not popped yet
+ * (acquire: their contents are visible once this says so). */
+bool sgf_vq_dev_has_avail(struct sgf_vq_dev *vq);
+
 /* ---- driver side ---- */
 
 /* One buffer to add, in guest addresses. */

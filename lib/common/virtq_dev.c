@@ -231,3 +231,9 @@ bool sgf_vq_dev_set_notify(struct sgf_vq_dev *vq, bool on)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return le16toh(__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE)) != vq->last_avail;
 }
+
+bool sgf_vq_dev_has_avail(struct sgf_vq_dev *vq)
+{
+	return !vq->broken &&
+	       le16toh(__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE)) != vq->last_avail;
+}

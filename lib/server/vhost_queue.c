@@ -294,10 +294,27 @@ static void serve_chain(struct vhost_queue *vq, struct vhost_slot *s, struct sgf
 		sgf_vhost_dev_session_ended(vq->dev);
 }
 
+/* Whether the worker that just popped a chain should let another wait for
+ * the next one while it serves this one: when others are pending or in
+ * flight already. A lone request stream (one in flight at a time) keeps
+ * the role with one thread: handing it over costs a wake-up of the other
+ * worker per request only for it to find the ring empty and sleep again
+ * (measured: a third more backend CPU per GB). */
+static bool pass_role(struct vhost_queue *vq)
+{
+	bool pass;
+
+	pthread_mutex_lock(&vq->lock);
+	pass = vq->slots_busy > 1 || sgf_vq_dev_has_avail(&vq->ring);
+	pthread_mutex_unlock(&vq->lock);
+	return pass;
+}
+
 static void *worker_main(void *arg)
 {
 	struct vhost_queue *vq = arg;
 	struct sgf_session *se = vq->se;
+	bool role = false; /* holds poll_lock: waits for the guest's kicks */
 
 	while (!atomic_load(&vq->stop)) {
 		struct sgf_request *q = sgf_pool_get_unless(se, &vq->stop);
@@ -308,17 +325,23 @@ static void *worker_main(void *arg)
 			sgf_pool_put(q);
 			break;
 		}
-		pthread_mutex_lock(&vq->poll_lock);
-		int got = next_chain(vq, s);
-		pthread_mutex_unlock(&vq->poll_lock);
-		if (got != 1) {
+		if (!role)
+			pthread_mutex_lock(&vq->poll_lock);
+		role = true;
+		if (next_chain(vq, s) != 1) {
 			give_slot(vq, s);
 			sgf_pool_put(q);
 			break;
 		}
+		if (pass_role(vq)) {
+			pthread_mutex_unlock(&vq->poll_lock);
+			role = false;
+		}
 		serve_chain(vq, s, q);
 		worker_unref(vq, s);
 	}
+	if (role)
+		pthread_mutex_unlock(&vq->poll_lock);
 	return NULL;
 }
 
