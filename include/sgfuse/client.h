@@ -225,7 +225,9 @@ int sgf_release(struct sgf_client *c, const struct sgf_file *f);
 /* Vectored direct I/O at file offset off: the iovecs are packed into READ or
  * WRITE requests per the connection's policy and up to `window` of them are
  * in flight at once. Data moves straight between the socket and the
- * caller's buffers. Returns the bytes moved - the longest prefix of the
+ * caller's buffers; over vhost-user, buffers from sgf_client_buf_alloc
+ * travel by address and others are copied once through the shared
+ * region. Returns the bytes moved - the longest prefix of the
  * range that completed in order; a short reply ends the call - or a negative
  * errno when nothing moved. -EINVAL for iovcnt < 0, a total above SSIZE_MAX
  * or a range beyond the largest file offset. */

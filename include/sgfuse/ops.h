@@ -179,9 +179,11 @@ struct sgf_ops {
 	int (*create)(const struct sgf_req *r, uint64_t parent, const char *name,
 		      const struct fuse_create_in *in, struct fuse_entry_out *entry,
 		      struct fuse_open_out *open);
-	/* Fill iov (in->size bytes in all, owned by the library); return the
-	 * bytes filled: fewer than asked only at end of file, or the requester
-	 * sees a short read (direct I/O) or zeroes (page cache). */
+	/* Fill iov (in->size bytes in all, owned by the library; over
+	 * vhost-user it is the guest's own memory, the reply's payload
+	 * buffers); return the bytes filled: fewer than asked only at end of
+	 * file, or the requester sees a short read (direct I/O) or zeroes
+	 * (page cache). */
 	ssize_t (*read)(const struct sgf_req *r, uint64_t ino,
 			const struct fuse_read_in *in, const struct iovec *iov, int iovcnt);
 	/* Optional, lets READ skip user memory on stream sockets: name the
@@ -201,7 +203,9 @@ struct sgf_ops {
 	void (*read_source_done)(const struct sgf_req *r, void *token);
 	/* The payload is in iov (in->size bytes, owned by the library; page
 	 * aligned where the transport allows, so O_DIRECT takes it in place);
-	 * return the bytes written. */
+	 * return the bytes written. Over vhost-user iov is guest memory,
+	 * which the guest can change while the operation runs: read it once
+	 * (do not check it and then use it again). */
 	ssize_t (*write)(const struct sgf_req *r, uint64_t ino,
 			 const struct fuse_write_in *in, const struct iovec *iov, int iovcnt);
 	int (*flush)(const struct sgf_req *r, uint64_t ino, const struct fuse_flush_in *in);

@@ -119,8 +119,9 @@ int sgf_server_new(struct sgf_server **out, const struct sgf_ops *ops, size_t op
  *   an address not of that form, -ENAMETOOLONG for a long PATH.
  *   "vhost-user:PATH": the same socket, served as a vhost-user-fs device
  *   (virtio-fs): one frontend at a time, requests in its shared memory; a
- *   DESTROY or a device reset ends a session and the next INIT starts
- *   another.
+ *   session lasts across queue stops (a paused VM) until DESTROY, a new
+ *   INIT (a rebooted guest), a device reset or a disconnect; the next
+ *   INIT starts another.
  * attach: a connected stream socket, or a /dev/fuse fd mounted elsewhere;
  *   the server owns fd from here on, even on failure (-ENOTSOCK for any
  *   other kind of fd).

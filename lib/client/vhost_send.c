@@ -244,15 +244,24 @@ static int hp_reclaim(struct sgf_vhost *vh, struct sgf_vh_queue *q)
 	return r < 0 ? -EPROTO : 0;
 }
 
-/* Wait a little for the device to use hiprio messages (or to go away). */
-static void hp_wait(struct sgf_vhost *vh, struct sgf_vh_queue *q)
+/* Wait a little for the device to use hiprio messages, or to go away:
+ * 0, or -ENOTCONN / -EPROTO once the socket says the backend left or
+ * broke the protocol (a readable socket would otherwise spin us). */
+static int hp_wait(struct sgf_client *c, struct sgf_vhost *vh, struct sgf_vh_queue *q)
 {
 	struct pollfd p[2] = { { .fd = q->call, .events = POLLIN },
 			       { .fd = vh->sock, .events = POLLIN } };
 
-	if (poll(p, 2, 10) > 0 && p[0].revents)
+	if (poll(p, 2, 10) <= 0)
+		return 0;
+	if (p[0].revents)
 		sgf_vh_drain_eventfd(q->call);
+	return p[1].revents ? sgf_vh_check_socket(c) : 0;
 }
+
+/* How long a FORGET waits for a free hiprio message before it is dropped
+ * (a backend that never takes them must not hold the caller for ever). */
+#define HP_WAIT_MAX_MS 5000
 
 int sgf_vh_send_noreply(struct sgf_client *c, uint64_t unique, uint32_t opcode,
 			uint64_t nodeid, struct iovec *vec, int cnt)
@@ -268,7 +277,7 @@ int sgf_vh_send_noreply(struct sgf_client *c, uint64_t unique, uint32_t opcode,
 		len += vec[i].iov_len;
 	if (len > SGF_VH_HIPRIO_MSG)
 		return -E2BIG;
-	for (;;) {
+	for (unsigned waited = 0;; waited += 10) {
 		if (atomic_load(&vh->hung_up))
 			return -ENOTCONN;
 		pthread_mutex_lock(&q->lock);
@@ -276,7 +285,11 @@ int sgf_vh_send_noreply(struct sgf_client *c, uint64_t unique, uint32_t opcode,
 		if (r < 0 || vh->hp_nfree > 0)
 			break;
 		pthread_mutex_unlock(&q->lock);
-		hp_wait(vh, q);
+		if (waited >= HP_WAIT_MAX_MS)
+			return -ETIMEDOUT;
+		r = hp_wait(c, vh, q);
+		if (r < 0)
+			return r;
 	}
 	if (r == 0) {
 		uint16_t m = vh->hp_free[--vh->hp_nfree];

@@ -5,6 +5,7 @@
  * reply is checked, every step bounded by the connect deadline; at the end
  * GET_VRING_BASE stops the rings. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,10 +159,14 @@ static int negotiate(struct sgf_vhost *vh, const struct timespec *dl)
 
 static int map_region(struct sgf_vhost *vh)
 {
-	vh->memfd = memfd_create("sgfuse-client", MFD_CLOEXEC);
+	vh->memfd = memfd_create("sgfuse-client", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (vh->memfd < 0)
 		return -errno;
 	if (ftruncate(vh->memfd, (off_t)vh->lay.total) < 0)
+		return -errno;
+	/* Sealed, so a backend that shrinks the file cannot make our own
+	 * accesses to the mapping fault (SIGBUS). */
+	if (fcntl(vh->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
 		return -errno;
 	void *p = mmap(NULL, vh->lay.total, PROT_READ | PROT_WRITE, MAP_SHARED, vh->memfd, 0);
 	if (p == MAP_FAILED)

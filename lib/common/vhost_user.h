@@ -39,7 +39,7 @@ enum sgf_vu_request {
 	SGF_VU_REM_MEM_REG = 38,
 	SGF_VU_SET_STATUS = 39,
 	SGF_VU_GET_STATUS = 40,
-	SGF_VU_REQUEST_MAX = 64, /* numbers at or above are refused unread */
+	SGF_VU_REQUEST_MAX = 64, /* above every request we know */
 };
 
 /* Header flags. */

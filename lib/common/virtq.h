@@ -80,6 +80,10 @@ int sgf_vq_dev_init(struct sgf_vq_dev *vq, const struct sgf_vq_mem *mem,
  * too small, -E2BIG a total over 4 GiB. */
 int sgf_vq_pop(struct sgf_vq_dev *vq, struct sgf_vq_elem *e);
 
+/* Take back the chain the last sgf_vq_pop returned (no pop since): it is
+ * available again, for whoever pops next. */
+void sgf_vq_unpop(struct sgf_vq_dev *vq);
+
 /* Write a used element without publishing it (batching); -EINVAL: id out
  * of range or nothing in flight; -EIO: broken. */
 int sgf_vq_fill(struct sgf_vq_dev *vq, uint16_t id, uint32_t len);

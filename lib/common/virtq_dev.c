@@ -237,3 +237,9 @@ bool sgf_vq_dev_has_avail(struct sgf_vq_dev *vq)
 	return !vq->broken &&
 	       le16toh(__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE)) != vq->last_avail;
 }
+
+void sgf_vq_unpop(struct sgf_vq_dev *vq)
+{
+	vq->last_avail--;
+	vq->inflight--;
+}

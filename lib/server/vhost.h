@@ -34,6 +34,7 @@ struct vhost_slot {
 	struct vhost_slot *next_free;
 	uint16_t head;
 	unsigned refs;           /* the worker's, the answer's (vq->lock) */
+	unsigned gen;            /* the ring it was popped from (vq->gen) */
 	bool replied;            /* pushed (reply written, or given up) */
 	struct iovec *rd, *wr;   /* the chain, as popped */
 	unsigned rd_n, wr_n;
@@ -57,6 +58,9 @@ struct vhost_queue {
 	/* Running. */
 	bool started;
 	struct sgf_vq_dev ring;
+	struct sgf_vq_addr ring_addr;  /* where it runs (or ran) */
+	uint16_t stopped_base;       /* next avail index when it stopped */
+	bool kick_dead;              /* the kick fd hung up */
 	pthread_mutex_t lock;        /* ring, call_fd, stopped, slots */
 	int call_fd;
 	bool stopped;                /* late replies are dropped */
@@ -70,6 +74,13 @@ struct vhost_queue {
 	struct iovec *iov_mem;
 	unsigned iov_per;            /* iovecs per array of a slot */
 	pthread_cond_t idle;         /* slots_busy became 0 */
+	/* Answers that came while the queue was stopped (a paused VM): pushed
+	 * when it restarts where it stopped, dropped if it restarts elsewhere
+	 * (the guest reset the ring). */
+	struct vring_used_elem *deferred;
+	unsigned ndeferred;
+	unsigned gen;                /* bumped when the ring starts afresh: older
+				      * chains' answers are dropped */
 	atomic_bool reported;        /* one line about a broken ring */
 };
 

@@ -6,6 +6,7 @@
  * the frontend stops every queue (device reset, reboot) or disconnects.
  * Frontends are served one after another on the listening socket. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@ struct vhost_dev {
 	struct vhost_queue q[SGF_VHOST_MAX_QUEUES];
 	struct sgf_conn *conn;       /* the FUSE session while queues run */
 	int ended_fd;                /* a worker saw the session end */
+	bool said_unsealed;
 };
 
 void sgf_vhost_dev_session_ended(struct vhost_dev *dev)
@@ -59,14 +61,6 @@ void sgf_vhost_dev_session_ended(struct vhost_dev *dev)
 }
 
 /* ---- the FUSE session ------------------------------------------------- */
-
-static bool any_started(const struct vhost_dev *dev)
-{
-	for (unsigned i = 0; i < dev->nqueues; i++)
-		if (dev->q[i].started)
-			return true;
-	return false;
-}
 
 static void session_end(struct vhost_dev *dev)
 {
@@ -212,6 +206,15 @@ static int set_mem_table(struct vhost_dev *dev, const struct sgf_vu_mem_table *t
 			err = -EINVAL;
 			break;
 		}
+		/* A frontend that shrinks the file later would still crash
+		 * us; QEMU's memory-backend-memfd seals against that (seal=on,
+		 * its default). Say so once for memory that is not sealed. */
+		int seals = fcntl(fds[i], F_GET_SEALS);
+		if (!(seals >= 0 && (seals & F_SEAL_SHRINK)) && !dev->said_unsealed) {
+			dev->said_unsealed = true;
+			fprintf(stderr, "sgfuse: vhost-user: guest memory not sealed against "
+					"shrinking; the frontend must not shrink it\n");
+		}
 		void *p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
 			       fds[i], 0);
 		if (p == MAP_FAILED) {
@@ -232,10 +235,12 @@ static int set_mem_table(struct vhost_dev *dev, const struct sgf_vu_mem_table *t
 		return err;
 	}
 	/* Old mappings stay while a late answer could still write into
-	 * them: until no session holds requests. */
-	bool busy = any_started(dev) || dev->conn != NULL;
-	for (unsigned q = 0; q < dev->nqueues; q++)
+	 * them: as long as a stopped queue still has chains in flight. */
+	bool busy = false;
+	for (unsigned q = 0; q < dev->nqueues; q++) {
 		sgf_vhost_queue_stop(&dev->q[q], STOP_WAIT_MS);
+		busy = busy || dev->q[q].slots_busy > 0;
+	}
 	if (!busy)
 		unmap_all(dev);
 	for (i = 0; i < n; i++)
@@ -288,9 +293,15 @@ static int set_vring_fd(struct vhost_dev *dev, const struct sgf_vu_msg *m, int f
 		replace_fd(&vq->kick_fd, fd);
 		return maybe_start(dev, vq);
 	case SGF_VU_SET_VRING_CALL:
+		/* Written under the queue lock: it must never block there
+		 * (a pipe nobody reads instead of an eventfd). */
+		if (fd >= 0)
+			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		sgf_vhost_queue_set_call(vq, fd);
 		return 0;
 	default:
+		if (fd >= 0)
+			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		pthread_mutex_lock(&vq->lock);
 		replace_fd(&vq->err_fd, fd);
 		pthread_mutex_unlock(&vq->lock);
@@ -375,9 +386,9 @@ static int handle(struct vhost_dev *dev, const struct sgf_vu_msg *m, int *fds, u
 			sgf_vhost_queue_stop(vq, STOP_WAIT_MS);
 			replace_fd(&vq->kick_fd, -1); /* a new start brings a new one */
 			r.p.state.num = vq->base;
-			/* Every queue stopped: the device is being reset. */
-			if (!any_started(dev))
-				session_end(dev);
+			/* The session stays: a stop of every queue is also a
+			 * paused VM, whose mount goes on after the restart. A
+			 * reset shows up as the next INIT (vhost_queue.c). */
 		}
 		*fatal = sgf_vu_send(dev->sock, &r, NULL, 0);
 		return 1;
@@ -506,8 +517,11 @@ static bool serve_frontend(struct sgf_server *srv, int sock)
 			}
 			sgf_server_report(srv);
 		}
-		if (p[3].revents && eventfd_read(dev->ended_fd, &v) == 0)
-			restart_all(dev, true); /* DESTROY: the next INIT is a new session */
+		/* DESTROY, or a new INIT: the next INIT is a new session. A
+		 * signal left over from the session before is ignored. */
+		if (p[3].revents && eventfd_read(dev->ended_fd, &v) == 0 && dev->conn &&
+		    sgf_session_exited(dev->conn->se))
+			restart_all(dev, true);
 		if (p[2].revents)
 			err = serve_message(dev);
 	}

@@ -60,15 +60,22 @@ static void slot_unref_locked(struct vhost_queue *vq, struct vhost_slot *s)
 
 /* Give the chain back with len bytes written and interrupt the guest if
  * it wants; only the first call per chain does anything (it drops the
- * answer's reference). Dropped once the queue stopped. */
+ * answer's reference). While the queue is stopped the element waits for
+ * the restart (see deferred in vhost.h). */
 static void push(struct vhost_queue *vq, struct vhost_slot *s, uint32_t len)
 {
 	pthread_mutex_lock(&vq->lock);
 	if (!s->replied) {
 		s->replied = true;
-		if (!vq->stopped && sgf_vq_push(&vq->ring, s->head, len) == 0 &&
-		    sgf_vq_dev_should_notify(&vq->ring) && vq->call_fd >= 0 &&
-		    eventfd_write(vq->call_fd, 1) != 0) {
+		if (s->gen != vq->gen) {
+			/* popped from a ring the guest has reset since */
+		} else if (vq->stopped) {
+			if (vq->ndeferred < vq->num)
+				vq->deferred[vq->ndeferred++] =
+					(struct vring_used_elem){ .id = s->head, .len = len };
+		} else if (sgf_vq_push(&vq->ring, s->head, len) == 0 &&
+			   sgf_vq_dev_should_notify(&vq->ring) && vq->call_fd >= 0 &&
+			   eventfd_write(vq->call_fd, 1) != 0) {
 		}
 		slot_unref_locked(vq, s);
 	}
@@ -145,6 +152,7 @@ static struct vhost_slot *take_slot(struct vhost_queue *vq)
 		vq->slots_busy++;
 		s->refs = 2; /* the worker's and the answer's */
 		s->replied = false;
+		s->gen = vq->gen;
 	}
 	pthread_mutex_unlock(&vq->lock);
 	return s;
@@ -179,14 +187,35 @@ static void report_broken(struct vhost_queue *vq, int err)
 	pthread_mutex_unlock(&vq->lock);
 }
 
-/* Wait for a kick (or the stop); the caller holds poll_lock. */
+/* Wait for a kick (or the stop); the caller holds poll_lock. A kick fd
+ * that hangs up or fails (not an eventfd the frontend keeps) would wake us
+ * for ever: from then on only the stop is waited for. */
 static void wait_kick(struct vhost_queue *vq)
 {
-	struct pollfd p[2] = { { vq->kick_fd, POLLIN, 0 }, { vq->wake_fd, POLLIN, 0 } };
+	struct pollfd p[2] = { { vq->kick_dead ? -1 : vq->kick_fd, POLLIN, 0 },
+			       { vq->wake_fd, POLLIN, 0 } };
 	eventfd_t v;
 
-	if (poll(p, 2, -1) > 0 && (p[0].revents & POLLIN))
+	if (poll(p, 2, -1) <= 0)
+		return;
+	if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+		fprintf(stderr, "sgfuse: vhost-user queue %u: its kick fd hung up; queue idle\n",
+			vq->index);
+		vq->kick_dead = true;
+	} else if (p[0].revents & POLLIN) {
 		(void)eventfd_read(vq->kick_fd, &v);
+	}
+}
+
+/* Does the chain in s start a new FUSE connection: an INIT on a request
+ * queue whose session has had its INIT (or its DESTROY)? */
+static bool new_connection(struct vhost_queue *vq, struct vhost_slot *s)
+{
+	struct fuse_in_header h;
+
+	return vq->index > 0 && gather(s->rd, s->rd_n, &h, sizeof(h)) == sizeof(h) &&
+	       h.opcode == FUSE_INIT &&
+	       (sgf_session_initialized(vq->se) || sgf_session_exited(vq->se));
 }
 
 /* Pop the next chain into s, waiting for it. 1: got one; 0: stop; a chain
@@ -212,7 +241,18 @@ static int next_chain(struct vhost_queue *vq, struct vhost_slot *s)
 		if (r == 1) {
 			s->head = e.head;
 			s->rd_n = e.rd_n, s->wr_n = e.wr_n, s->wr_bytes = e.wr_bytes;
-			return 1;
+			if (!new_connection(vq, s))
+				return 1;
+			/* An INIT for a session that had one: the guest's FUSE
+			 * connection is a new one (a reboot, a driver reload).
+			 * It goes back to the ring for the session the device
+			 * starts next. */
+			pthread_mutex_lock(&vq->lock);
+			sgf_vq_unpop(&vq->ring);
+			pthread_mutex_unlock(&vq->lock);
+			sgf_session_exit(vq->se);
+			sgf_vhost_dev_session_ended(vq->dev);
+			continue;
 		}
 		if (r < 0 && broken) {
 			report_broken(vq, r);
@@ -276,7 +316,14 @@ static void serve_chain(struct vhost_queue *vq, struct vhost_slot *s, struct sgf
 		 * validation and is answered with an error. */
 		len = gather(s->rd, s->rd_n, q->recv_buf, sizeof(h));
 	}
-	if (h.opcode == FUSE_READ && s->wr_bytes > sizeof(struct fuse_out_header)) {
+	/* Read into the chain only when it holds all that was asked for:
+	 * operations fill up to the size asked. A chain with less room is
+	 * read into our buffer and answered EIO (the reply cannot fit). */
+	struct fuse_read_in rin;
+	if (h.opcode == FUSE_READ && len >= sizeof(h) + sizeof(rin) &&
+	    (memcpy(&rin, q->recv_buf + sizeof(h), sizeof(rin)), true) &&
+	    s->wr_bytes >= sizeof(struct fuse_out_header) &&
+	    s->wr_bytes - sizeof(struct fuse_out_header) >= rin.size) {
 		unsigned n = s->wr_n;
 		memcpy(s->read_dst, s->wr, n * sizeof(*s->wr));
 		q->ext_read = skip_bytes(s->read_dst, &n, sizeof(struct fuse_out_header));
@@ -295,21 +342,26 @@ static void serve_chain(struct vhost_queue *vq, struct vhost_slot *s, struct sgf
 }
 
 /* Whether the worker that just popped a chain should let another wait for
- * the next one while it serves this one: when others are pending or in
- * flight already. A lone request stream (one in flight at a time) keeps
- * the role with one thread: handing it over costs a wake-up of the other
- * worker per request only for it to find the ring empty and sleep again
- * (measured: a third more backend CPU per GB). */
+ * the next one while it serves this one: when more chains are available or
+ * others are in flight (kept, or served by another worker). A lone request
+ * stream (one in flight at a time) keeps the role with one thread:
+ * handing it over costs a wake-up of another worker per request only for
+ * it to find the ring empty and sleep again (measured over our client: a
+ * third more backend CPU per GB). A chain that arrives while a lone one is
+ * served waits for it; from two pending on, workers serve in parallel. */
 static bool pass_role(struct vhost_queue *vq)
 {
 	bool pass;
 
 	pthread_mutex_lock(&vq->lock);
-	pass = vq->slots_busy > 1 || sgf_vq_dev_has_avail(&vq->ring);
+	pass = vq->ring.inflight > 1 || sgf_vq_dev_has_avail(&vq->ring);
 	pthread_mutex_unlock(&vq->lock);
 	return pass;
 }
 
+/* A worker: a slot, the kick-waiting role, a chain, then a request buffer
+ * (never a buffer while idle: a queue's idle workers would take the pool
+ * from the other queues). */
 static void *worker_main(void *arg)
 {
 	struct vhost_queue *vq = arg;
@@ -317,20 +369,26 @@ static void *worker_main(void *arg)
 	bool role = false; /* holds poll_lock: waits for the guest's kicks */
 
 	while (!atomic_load(&vq->stop)) {
-		struct sgf_request *q = sgf_pool_get_unless(se, &vq->stop);
-		if (q == NULL)
-			break;
 		struct vhost_slot *s = take_slot(vq);
-		if (s == NULL) { /* cannot be: a slot per pool request */
-			sgf_pool_put(q);
+		if (s == NULL) /* cannot be: a slot per request and per worker */
 			break;
-		}
 		if (!role)
 			pthread_mutex_lock(&vq->poll_lock);
 		role = true;
 		if (next_chain(vq, s) != 1) {
 			give_slot(vq, s);
-			sgf_pool_put(q);
+			break;
+		}
+		/* Blocks while kept requests hold every buffer; the role is
+		 * kept meanwhile (nobody else could serve either). */
+		struct sgf_request *q = sgf_pool_get_unless(se, &vq->stop);
+		if (q == NULL) {
+			/* Stopping: the chain goes back to the ring for the
+			 * restart (no pop since ours: we hold the role). */
+			pthread_mutex_lock(&vq->lock);
+			sgf_vq_unpop(&vq->ring);
+			pthread_mutex_unlock(&vq->lock);
+			give_slot(vq, s);
 			break;
 		}
 		if (pass_role(vq)) {
@@ -391,11 +449,13 @@ static int alloc_slots(struct vhost_queue *vq, unsigned nslots, unsigned num)
 	vq->iov_per = num + SGF_VQ_MEM_MAX_REGIONS;
 	vq->slots = calloc(nslots, sizeof(*vq->slots));
 	vq->iov_mem = calloc((size_t)nslots * 3 * vq->iov_per, sizeof(struct iovec));
-	if (vq->slots == NULL || vq->iov_mem == NULL) {
-		free(vq->slots), free(vq->iov_mem);
-		vq->slots = NULL, vq->iov_mem = NULL;
+	vq->deferred = calloc(num, sizeof(*vq->deferred));
+	if (vq->slots == NULL || vq->iov_mem == NULL || vq->deferred == NULL) {
+		free(vq->slots), free(vq->iov_mem), free(vq->deferred);
+		vq->slots = NULL, vq->iov_mem = NULL, vq->deferred = NULL;
 		return -ENOMEM;
 	}
+	vq->ndeferred = 0;
 	vq->nslots = nslots;
 	vq->free_slots = NULL;
 	for (unsigned i = 0; i < nslots; i++) {
@@ -415,24 +475,43 @@ int sgf_vhost_queue_start(struct vhost_queue *vq, const struct sgf_vq_mem *mem,
 	eventfd_t v;
 	int err;
 
-	/* One slot per request the session can hold (a worker takes a
-	 * request before a slot, so slots never run out first); they live
-	 * as long as the session, since a late answer may hold one. */
-	if (vq->slots && (vq->se != se || vq->iov_per != a->num + SGF_VQ_MEM_MAX_REGIONS)) {
+	/* A slot per request the session can hold and one per worker (which
+	 * takes its slot before it waits for a chain): slots never run out
+	 * first. They live as long as the session: a late answer may hold
+	 * one. */
+	if (vq->slots && (vq->se != se || vq->iov_per != a->num + SGF_VQ_MEM_MAX_REGIONS ||
+			  vq->nslots < se->nreqs + nthreads)) {
 		if (vq->slots_busy > 0)
 			return -EBUSY;
 		sgf_vhost_queue_release(vq);
 	}
-	if (vq->slots == NULL && (err = alloc_slots(vq, se->nreqs, a->num)) != 0)
+	if (vq->slots == NULL && (err = alloc_slots(vq, se->nreqs + nthreads, a->num)) != 0)
 		return err;
 	vq->threads = calloc(nthreads, sizeof(*vq->threads));
 	if (vq->threads == NULL)
 		return -ENOMEM;
 	pthread_mutex_lock(&vq->lock);
+	/* Answers kept while stopped belong to this ring only if it goes on
+	 * where it stopped. */
+	bool resume = vq->se == se && a->last_avail == vq->stopped_base &&
+		      a->desc == vq->ring_addr.desc && a->avail == vq->ring_addr.avail &&
+		      a->used == vq->ring_addr.used;
 	err = sgf_vq_dev_init(&vq->ring, mem, a);
 	if (err == 0) {
 		vq->se = se;
+		vq->ring_addr = *a;
 		vq->stopped = false;
+		for (unsigned i = 0; resume && i < vq->ndeferred; i++)
+			sgf_vq_fill(&vq->ring, (uint16_t)vq->deferred[i].id, vq->deferred[i].len);
+		if (resume && vq->ndeferred) {
+			sgf_vq_flush(&vq->ring);
+			if (sgf_vq_dev_should_notify(&vq->ring) && vq->call_fd >= 0 &&
+			    eventfd_write(vq->call_fd, 1) != 0) {
+			}
+		}
+		vq->ndeferred = 0;
+		if (!resume && vq->slots_busy > 0)
+			vq->gen++; /* answers still due were for the old ring */
 		/* Kicks are off while workers poll the ring; the one that
 		 * finds it empty turns them on before sleeping. */
 		sgf_vq_dev_set_notify(&vq->ring, false);
@@ -446,6 +525,7 @@ int sgf_vhost_queue_start(struct vhost_queue *vq, const struct sgf_vq_mem *mem,
 	(void)eventfd_read(vq->wake_fd, &v);
 	atomic_store(&vq->stop, false);
 	atomic_store(&vq->reported, false);
+	vq->kick_dead = false;
 	vq->started = true;
 	for (vq->nthreads = 0; vq->nthreads < nthreads; vq->nthreads++) {
 		err = -pthread_create(&vq->threads[vq->nthreads], NULL, worker_main, vq);
@@ -489,7 +569,7 @@ void sgf_vhost_queue_stop(struct vhost_queue *vq, unsigned wait_ms)
 	       pthread_cond_timedwait(&vq->idle, &vq->lock, &until) == 0)
 		;
 	vq->stopped = true;
-	vq->base = vq->ring.last_avail;
+	vq->base = vq->stopped_base = vq->ring.last_avail;
 	pthread_mutex_unlock(&vq->lock);
 	vq->started = false;
 }
@@ -498,9 +578,10 @@ void sgf_vhost_queue_stop(struct vhost_queue *vq, unsigned wait_ms)
  * with the queue's memory: only when nothing can answer any more. */
 void sgf_vhost_queue_release(struct vhost_queue *vq)
 {
-	free(vq->slots), free(vq->iov_mem);
-	vq->slots = NULL, vq->iov_mem = NULL;
+	free(vq->slots), free(vq->iov_mem), free(vq->deferred);
+	vq->slots = NULL, vq->iov_mem = NULL, vq->deferred = NULL;
 	vq->nslots = 0;
+	vq->ndeferred = 0;
 }
 
 void sgf_vhost_queue_set_call(struct vhost_queue *vq, int fd)
