@@ -228,9 +228,11 @@ static void serve_chain(struct vhost_queue *vq, struct vhost_slot *s, struct sgf
 	q->ext_write = NULL, q->ext_write_n = 0, q->ext_write_len = 0;
 	q->ext_read = NULL, q->ext_read_n = 0;
 	if (gather(s->rd, s->rd_n, &h, sizeof(h)) < sizeof(h)) {
-		/* No header: nobody to answer; the chain goes back empty. */
+		/* No header: nobody to answer; the chain goes back empty,
+		 * the request buffer to the pool. */
 		sgf_stat_inc(&se->stats.malformed, 1);
 		push(vq, s, 0);
+		sgf_pool_put(q);
 		return;
 	}
 	uint32_t rd_bytes = 0;
