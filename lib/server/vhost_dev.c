@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "server.h"
 #include "vhost.h"
@@ -200,6 +201,23 @@ static int set_mem_table(struct vhost_dev *dev, const struct sgf_vu_mem_table *t
 		uint64_t len = r->memory_size + r->mmap_offset;
 		if (r->memory_size == 0 || len < r->mmap_offset || len > SIZE_MAX ||
 		    r->userspace_addr + r->memory_size < r->userspace_addr) {
+			err = -EINVAL;
+			break;
+		}
+		/* Pages of a mapping past the end of its file are SIGBUS on
+		 * first touch: a region its file does not hold would let the
+		 * guest kill us with one descriptor. (A frontend shrinking
+		 * the file afterwards still can: it runs as our user and
+		 * could kill us anyway.) */
+		struct stat st;
+		if (fstat(fds[i], &st) != 0) {
+			err = -errno;
+			break;
+		}
+		if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < len) {
+			fprintf(stderr, "sgfuse: vhost-user: memory region %u ends at byte %llu of "
+					"its file, which has %lld\n", i, (unsigned long long)len,
+				(long long)st.st_size);
 			err = -EINVAL;
 			break;
 		}
