@@ -236,7 +236,7 @@ static int step(const char *what, int r)
 
 int vf_negotiate(struct vf *f)
 {
-	uint64_t offered, proto = 0, nq;
+	uint64_t offered, proto = 0;
 	int r;
 
 	if ((r = step("GET_FEATURES", vf_get_u64(f, SGF_VU_GET_FEATURES, &offered))))
@@ -260,7 +260,7 @@ int vf_negotiate(struct vf *f)
 			return r;
 		f->protocol = pw;
 		if ((pw & (1ull << SGF_VU_PROTOCOL_F_MQ)) &&
-		    (r = step("GET_QUEUE_NUM", vf_get_u64(f, SGF_VU_GET_QUEUE_NUM, &nq))))
+		    (r = step("GET_QUEUE_NUM", vf_get_u64(f, SGF_VU_GET_QUEUE_NUM, &f->nqueues))))
 			return r;
 	}
 	if ((r = step("SET_OWNER", vf_ack(f, SGF_VU_SET_OWNER, NULL, 0, NULL, 0))))

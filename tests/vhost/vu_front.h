@@ -47,6 +47,7 @@ struct vf {
 	unsigned char *mem;          /* the region: map + VF_GUARD */
 	uint64_t size;
 	uint64_t features, protocol;
+	uint64_t nqueues;            /* GET_QUEUE_NUM's answer (MQ), else 0 */
 	unsigned num;
 	struct vf_queue q[VF_NQ];
 	uint64_t brk, brk0;          /* data area bump allocator (gpas) */
