@@ -80,6 +80,11 @@ int sgf_vq_dev_init(struct sgf_vq_dev *vq, const struct sgf_vq_mem *mem,
  * too small, -E2BIG a total over 4 GiB. */
 int sgf_vq_pop(struct sgf_vq_dev *vq, struct sgf_vq_elem *e);
 
+/* Give back the chain the last sgf_vq_pop returned 1 for, unused: the
+ * next pop returns it again. Only right after that pop (no other pop in
+ * between). */
+void sgf_vq_unpop(struct sgf_vq_dev *vq);
+
 /* Write a used element without publishing it (batching); -EINVAL: id out
  * of range or nothing in flight; -EIO: broken. */
 int sgf_vq_fill(struct sgf_vq_dev *vq, uint16_t id, uint32_t len);

@@ -175,6 +175,14 @@ int sgf_vq_pop(struct sgf_vq_dev *vq, struct sgf_vq_elem *e)
 	return walk(vq, e, head);
 }
 
+void sgf_vq_unpop(struct sgf_vq_dev *vq)
+{
+	vq->last_avail--;
+	vq->inflight--;
+	if (vq->event_idx)
+		__atomic_store_n(avail_event(vq), htole16(vq->last_avail), __ATOMIC_RELAXED);
+}
+
 int sgf_vq_fill(struct sgf_vq_dev *vq, uint16_t id, uint32_t len)
 {
 	if (vq->broken)

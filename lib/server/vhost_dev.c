@@ -506,8 +506,12 @@ static bool serve_frontend(struct sgf_server *srv, int sock)
 			}
 			sgf_server_report(srv);
 		}
-		if (p[3].revents && eventfd_read(dev->ended_fd, &v) == 0)
-			restart_all(dev, true); /* DESTROY: the next INIT is a new session */
+		/* DESTROY: the next INIT is a new session. Every worker that
+		 * finishes a request of an exited session says so, some after
+		 * the restart: only the session running now counts. */
+		if (p[3].revents && eventfd_read(dev->ended_fd, &v) == 0 && dev->conn &&
+		    sgf_session_exited(dev->conn->se))
+			restart_all(dev, true);
 		if (p[2].revents)
 			err = serve_message(dev);
 	}

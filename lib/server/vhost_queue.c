@@ -181,9 +181,19 @@ static int next_chain(struct vhost_queue *vq, struct vhost_slot *s)
 		pthread_mutex_lock(&vq->lock);
 		int r = vq->ring.broken ? -EIO : sgf_vq_pop(&vq->ring, &e);
 		bool more = false, broken = vq->ring.broken;
+		/* A chain after the session's DESTROY belongs to the next
+		 * session (a remount's INIT comes at once): it stays in the
+		 * ring for the queues restarted with that one. Looked at after
+		 * the pop: a guest that saw the DESTROY reply before adding
+		 * the chain made the exit visible to us with it. */
+		bool ended = r == 1 && sgf_session_exited(vq->se);
+		if (ended)
+			sgf_vq_unpop(&vq->ring);
 		if (r == 0)
 			more = sgf_vq_dev_set_notify(&vq->ring, true);
 		pthread_mutex_unlock(&vq->lock);
+		if (ended)
+			return 0;
 		if (r == 1) {
 			s->head = e.head;
 			s->rd_n = e.rd_n, s->wr_n = e.wr_n, s->wr_bytes = e.wr_bytes;
