@@ -92,6 +92,11 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 static void cleanup(void)
 {
 	kill_daemon();
+	/* $VT_KEEP: leave the temp dir (the daemon's whole log) to look at. */
+	if (V.ready && getenv("VT_KEEP")) {
+		fprintf(stderr, "vt: kept %s\n", V.dir);
+		V.ready = false;
+	}
 	if (V.ready) {
 		nftw(V.dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 		V.ready = false;
