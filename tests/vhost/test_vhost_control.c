@@ -78,15 +78,16 @@ static void closes(const char *what, struct vf *f)
 	serves(what);
 }
 
-/* A SET_MEM_TABLE of n regions (payload size bytes) with nfds fds. */
-static int mem_table(struct vf *f, const struct sgf_vu_mem_region *r, unsigned n, uint32_t size,
-		     const int *fds, unsigned nfds)
+/* A SET_MEM_TABLE saying n regions (payload size bytes) with nfds fds;
+ * the regions r[0..nr), the rest zero. */
+static int mem_table(struct vf *f, const struct sgf_vu_mem_region *r, unsigned nr, unsigned n,
+		     uint32_t size, const int *fds, unsigned nfds)
 {
 	struct sgf_vu_mem_table t;
 
 	memset(&t, 0, sizeof(t));
 	t.nregions = n;
-	memcpy(t.regions, r, (n < SGF_VU_MAX_FDS ? n : SGF_VU_MAX_FDS) * sizeof(*r));
+	memcpy(t.regions, r, nr * sizeof(*r));
 	return vf_ack(f, SGF_VU_SET_MEM_TABLE, &t, size, fds, nfds);
 }
 
@@ -160,23 +161,23 @@ static void stream(void)
 		fds[i] = efd;
 	fresh(&f);
 	struct sgf_vu_mem_region r = region_of(&f);
-	CHECK_EQ(mem_table(&f, &r, 1, FULL, fds, 2), -ENOTCONN);
+	CHECK_EQ(mem_table(&f, &r, 1, 1, FULL, fds, 2), -ENOTCONN);
 	closes("SET_MEM_TABLE: 1 region, 2 fds", &f);
 	fresh(&f);
 	r = region_of(&f);
-	CHECK_EQ(mem_table(&f, &r, 2, FULL, &f.memfd, 1), -ENOTCONN);
+	CHECK_EQ(mem_table(&f, &r, 1, 2, FULL, &f.memfd, 1), -ENOTCONN);
 	closes("SET_MEM_TABLE: 2 regions, 1 fd", &f);
 	fresh(&f);
 	r = region_of(&f);
-	CHECK_EQ(mem_table(&f, &r, 9, FULL, fds, 8), -ENOTCONN);
+	CHECK_EQ(mem_table(&f, &r, 1, 9, FULL, fds, 8), -ENOTCONN);
 	closes("SET_MEM_TABLE: 9 regions, 8 fds", &f);
 	fresh(&f);
 	r = region_of(&f);
-	CHECK_EQ(mem_table(&f, &r, 1, 8 + 16, &f.memfd, 1), -ENOTCONN);
+	CHECK_EQ(mem_table(&f, &r, 1, 1, 8 + 16, &f.memfd, 1), -ENOTCONN);
 	closes("SET_MEM_TABLE: payload shorter than its region", &f);
 	fresh(&f);
 	r = region_of(&f);
-	CHECK_EQ(mem_table(&f, &r, 0, 4, NULL, 0), -ENOTCONN);
+	CHECK_EQ(mem_table(&f, &r, 1, 0, 4, NULL, 0), -ENOTCONN);
 	closes("SET_MEM_TABLE: payload shorter than its head", &f);
 
 	/* More fds than any message carries (sgf_vu_send stops at 8). */
@@ -215,7 +216,7 @@ static void short_fd(void)
 	REQUIRE(p != MAP_FAILED);
 	fresh(&f);
 	struct sgf_vu_mem_region r = { VF_GPA, 1ull << 30, (uint64_t)(uintptr_t)p, 0 };
-	int ack = mem_table(&f, &r, 1, FULL, &small, 1);
+	int ack = mem_table(&f, &r, 1, 1, FULL, &small, 1);
 	CHECK_EQ(ack, 1);
 	if (ack == 0) {
 		/* Accepted: show what it costs. Queue 1's rings in the fd's one
@@ -258,18 +259,18 @@ static void refused(void)
 	/* Memory. */
 	struct sgf_vu_mem_region r[2] = { region_of(&f), region_of(&f) };
 	r[0].memory_size = 0;
-	CHECK_EQ(mem_table(&f, r, 1, FULL, &f.memfd, 1), 1);
+	CHECK_EQ(mem_table(&f, r, 1, 1, FULL, &f.memfd, 1), 1);
 	r[0] = region_of(&f);
 	int two[2] = { f.memfd, f.memfd };
-	CHECK_EQ(mem_table(&f, r, 2, FULL, two, 2), 1); /* overlapping */
+	CHECK_EQ(mem_table(&f, r, 2, 2, FULL, two, 2), 1); /* overlapping */
 	r[0].mmap_offset = UINT64_MAX - 4096;
-	CHECK_EQ(mem_table(&f, r, 1, FULL, &f.memfd, 1), 1);
+	CHECK_EQ(mem_table(&f, r, 1, 1, FULL, &f.memfd, 1), 1);
 	r[0] = region_of(&f);
 	r[0].userspace_addr = UINT64_MAX - 4096;
-	CHECK_EQ(mem_table(&f, r, 1, FULL, &f.memfd, 1), 1);
+	CHECK_EQ(mem_table(&f, r, 1, 1, FULL, &f.memfd, 1), 1);
 	r[0] = region_of(&f);
 	r[0].guest_phys_addr = UINT64_MAX - 4096;
-	CHECK_EQ(mem_table(&f, r, 1, FULL, &f.memfd, 1), 1);
+	CHECK_EQ(mem_table(&f, r, 1, 1, FULL, &f.memfd, 1), 1);
 	CHECK_EQ(vt_map_count(vt_daemon_pid(), "memfd:"), 0);
 	CHECK_EQ(vf_set_mem(&f), 0);
 
