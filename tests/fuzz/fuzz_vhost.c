@@ -86,6 +86,18 @@ static uint64_t ring_at(unsigned q) { return (uint64_t)q * 4096u; }
 static uint64_t avail_at(unsigned q) { return ring_at(q) + 16u * NUM; }
 static uint64_t used_at(unsigned q) { return ring_at(q) + 1024u; }
 
+static uint16_t avail_idx(struct fz *z, unsigned q)
+{
+	uint16_t v;
+	memcpy(&v, z->mem + avail_at(q) + 2, 2);
+	return le16toh(v);
+}
+
+static uint16_t used_idx(struct fz *z, unsigned q)
+{
+	return le16toh(__atomic_load_n((uint16_t *)(z->mem + used_at(q) + 2), __ATOMIC_ACQUIRE));
+}
+
 /* Parse the replies read so far; each must be a reply. */
 static void parse_replies(struct fz *z)
 {
@@ -138,7 +150,8 @@ static void send_msg(struct fz *z, uint32_t req, uint32_t flags, const void *p, 
 		return;
 	memset(&m, 0, sizeof(m));
 	m.hdr = (struct sgf_vu_hdr){ req, flags, size };
-	memcpy(&m.p, p, size);
+	if (size)
+		memcpy(&m.p, p, size);
 	if (sgf_vu_send(z->sock, &m, fds, nfds) != 0)
 		z->closed = true;
 }
@@ -149,7 +162,7 @@ static void std_msg(struct fz *z, uint32_t req, const void *p, uint32_t size, co
 {
 	send_msg(z, req, SGF_VU_VERSION | (z->reply_ack ? SGF_VU_FLAG_NEED_REPLY : 0), p, size,
 		 fds, nfds);
-	drain(z, replies || z->reply_ack ? 2000 : 0);
+	drain(z, replies || z->reply_ack ? 200 : 0);
 }
 
 static void op_std(struct fz *z, unsigned k, unsigned a)
@@ -183,10 +196,14 @@ static void op_std(struct fz *z, unsigned k, unsigned a)
 	}
 	case 6:
 		st.num = v ? v : NUM;
+		if (st.num != NUM)
+			z->pristine = false; /* our view of the rings is off */
 		std_msg(z, SGF_VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0, false);
 		break;
 	case 7:
 		st.num = v;
+		if (v != avail_idx(z, q))
+			z->pristine = false; /* it serves old entries again */
 		std_msg(z, SGF_VU_SET_VRING_BASE, &st, sizeof(st), NULL, 0, false);
 		break;
 	case 8: {
@@ -206,8 +223,13 @@ static void op_std(struct fz *z, unsigned k, unsigned a)
 		std_msg(z, SGF_VU_SET_VRING_ENABLE, &st, sizeof(st), NULL, 0, false);
 		break;
 	case 14: std_msg(z, SGF_VU_GET_VRING_BASE, &st, sizeof(st), NULL, 0, true); break;
-	case 15: std_msg(z, SGF_VU_RESET_OWNER, NULL, 0, NULL, 0, false); break;
-	case 16: std_msg(z, SGF_VU_RESET_DEVICE, NULL, 0, NULL, 0, false); break;
+	case 15:
+	case 16:
+		/* Bases back to 0 under rings that went on. */
+		std_msg(z, k % 18 == 15 ? SGF_VU_RESET_OWNER : SGF_VU_RESET_DEVICE, NULL, 0, NULL, 0,
+			false);
+		z->pristine = false;
+		break;
 	default: std_msg(z, SGF_VU_GET_QUEUE_NUM, NULL, 0, NULL, 0, true); break;
 	}
 }
@@ -270,19 +292,10 @@ static void op_raw(struct fz *z, uint32_t req, uint32_t flags, const uint8_t *p,
 	}
 	for (unsigned i = 0; i < n; i++)
 		close(fds[i]);
+	/* What the backend acks from now on. */
+	if (req == SGF_VU_SET_PROTOCOL_FEATURES && size == 8)
+		z->reply_ack = u32(p) & (1u << SGF_VU_PROTOCOL_F_REPLY_ACK);
 	drain(z, (flags & SGF_VU_FLAG_NEED_REPLY) ? 50 : 0);
-}
-
-static uint16_t avail_idx(struct fz *z, unsigned q)
-{
-	uint16_t v;
-	memcpy(&v, z->mem + avail_at(q) + 2, 2);
-	return le16toh(v);
-}
-
-static uint16_t used_idx(struct fz *z, unsigned q)
-{
-	return le16toh(__atomic_load_n((uint16_t *)(z->mem + used_at(q) + 2), __ATOMIC_ACQUIRE));
 }
 
 static void publish(struct fz *z, unsigned q, uint16_t head)
@@ -294,17 +307,22 @@ static void publish(struct fz *z, unsigned q, uint16_t head)
 			 __ATOMIC_RELEASE);
 }
 
-/* Kick q and wait until its used index stops moving for a moment. */
+/* Kick q and wait for its used index to reach want, while interrupts
+ * keep coming (a queue that is not running costs one short wait). */
 static void kick_wait(struct fz *z, unsigned q, uint16_t want)
 {
 	eventfd_t v;
 
+	/* used_event, as a driver with event idx asks for the next one. */
+	uint16_t ue = htole16(used_idx(z, q));
+	__atomic_store_n((uint16_t *)(z->mem + avail_at(q) + 4 + 2u * NUM), ue, __ATOMIC_RELEASE);
 	if (eventfd_write(z->kick[q], 1) != 0)
 		return;
-	for (unsigned i = 0; i < 40 && used_idx(z, q) != want; i++) {
+	for (unsigned i = 0; i < 20 && used_idx(z, q) != want; i++) {
 		struct pollfd p = { z->call[q], POLLIN, 0 };
-		if (poll(&p, 1, 5) > 0)
-			(void)eventfd_read(z->call[q], &v);
+		if (poll(&p, 1, 20) <= 0)
+			break;
+		(void)eventfd_read(z->call[q], &v);
 	}
 }
 
@@ -322,6 +340,11 @@ static void op_fuse(struct fz *z, unsigned q, uint32_t opcode, unsigned how, uns
 	uint32_t len = (uint32_t)sizeof(h) + alen;
 
 	room %= MAX_REPLY + 1;
+	/* A chain still out (its queue not running) holds head 0 and the
+	 * buffers this one reuses: what comes back is no longer ours to
+	 * judge. */
+	if (avail_idx(z, q) != used_idx(z, q))
+		z->pristine = false;
 	h.len = len + ((how & 4) ? 1 : 0);
 	h.unique = z->unique++ << 4 | (ubits & 0xe);
 	memcpy(z->mem + REQ_AT, &h, sizeof(h));
@@ -347,7 +370,9 @@ static void op_fuse(struct fz *z, unsigned q, uint32_t opcode, unsigned how, uns
 	uint16_t before = used_idx(z, q);
 	publish(z, q, 0);
 	kick_wait(z, q, (uint16_t)(before + 1));
-	if (!z->pristine || used_idx(z, q) == before)
+	if (used_idx(z, q) != (uint16_t)(before + 1))
+		z->pristine = false;
+	if (!z->pristine)
 		return;
 	/* Its used element: empty, or its own well-formed reply. */
 	struct vring_used_elem e;
