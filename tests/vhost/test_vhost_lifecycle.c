@@ -68,9 +68,15 @@ static void writer(int ready)
 	unsigned slot_of[VF_NUM];
 	uint64_t done = 0;
 
-	if (vf_start(&f, vt_sock(), 0) || vf_init(&f, NULL) ||
-	    vf_create(&f, FUSE_ROOT_ID, "big", 0644, &e, &o))
+	int r = vf_start(&f, vt_sock(), 0);
+	if (r == 0)
+		r = vf_init(&f, NULL);
+	if (r == 0)
+		r = vf_create(&f, FUSE_ROOT_ID, "big", 0644, &e, &o);
+	if (r) {
+		fprintf(stderr, "writer: setup: %d (%s)\n", r, strerror(-r));
 		_exit(2);
+	}
 	for (unsigned s = 0; s < SLOTS; s++) {
 		rd[s][0] = (struct sgf_vq_buf){ vf_alloc(&f, 80, 64), 80 };
 		for (unsigned i = 1; i <= PAYLOAD / SEG; i++) {
@@ -148,7 +154,10 @@ static void destroy_then_init(void)
 	struct vf f;
 	REQUIRE(vf_start(&f, vt_sock(), 0) == 0);
 	REQUIRE(vf_init(&f, NULL) == 0);
-	REQUIRE(vf_create(&f, FUSE_ROOT_ID, "kept", 0644, &e, &o) == 0);
+	int r = vf_create(&f, FUSE_ROOT_ID, "kept", 0644, &e, &o);
+	if (r)
+		vt_fail(__FILE__, __LINE__, "CREATE: %d (%s)", r, strerror(-r));
+	REQUIRE(r == 0);
 	CHECK_EQ(vf_write(&f, e.nodeid, o.fh, 0, "one", 3, 1), 3);
 	CHECK_EQ(vf_release(&f, e.nodeid, o.fh), 0);
 	for (unsigned i = 0; i < 5; i++) {
