@@ -34,6 +34,8 @@ struct vhost_slot {
 	struct vhost_slot *next_free;
 	uint16_t head;
 	bool replied;            /* pushed (reply written, or given up) */
+	bool held;               /* its worker still looks at it: a push
+				  * leaves it to the worker to free */
 	struct iovec *rd, *wr;   /* the chain, as popped */
 	unsigned rd_n, wr_n;
 	uint32_t wr_bytes;

@@ -46,8 +46,18 @@ static struct iovec *skip_bytes(struct iovec *iov, unsigned *n, size_t skip)
 
 /* ---- the used ring ---------------------------------------------------- */
 
+/* The slot back to the free list; vq->lock held. */
+static void free_slot_locked(struct vhost_queue *vq, struct vhost_slot *s)
+{
+	s->next_free = vq->free_slots;
+	vq->free_slots = s;
+	if (--vq->slots_busy == 0)
+		pthread_cond_broadcast(&vq->idle);
+}
+
 /* Give the chain back with len bytes written, interrupt the guest if it
- * wants, free the slot. Dropped once the queue stopped. */
+ * wants, free the slot (unless its worker still holds it). Dropped once
+ * the queue stopped. */
 static void push(struct vhost_queue *vq, struct vhost_slot *s, uint32_t len)
 {
 	bool notify = false;
@@ -60,11 +70,24 @@ static void push(struct vhost_queue *vq, struct vhost_slot *s, uint32_t len)
 	fd = vq->call_fd;
 	if (notify && fd >= 0 && eventfd_write(fd, 1) != 0) {
 	}
-	s->next_free = vq->free_slots;
-	vq->free_slots = s;
-	if (--vq->slots_busy == 0)
-		pthread_cond_broadcast(&vq->idle);
+	if (!s->held)
+		free_slot_locked(vq, s);
 	pthread_mutex_unlock(&vq->lock);
+}
+
+/* The worker is done looking at s (the session returned): whether a reply
+ * was pushed meanwhile, in which case the slot is freed here. A slot
+ * freed by the push itself could already serve another chain, whose
+ * replied flag the worker would then read as its own. */
+static bool let_go(struct vhost_queue *vq, struct vhost_slot *s)
+{
+	pthread_mutex_lock(&vq->lock);
+	bool replied = s->replied;
+	s->held = false;
+	if (replied)
+		free_slot_locked(vq, s);
+	pthread_mutex_unlock(&vq->lock);
+	return replied;
 }
 
 /* The channel's send: write the reply into the chain's writable buffers.
@@ -143,10 +166,7 @@ static struct vhost_slot *take_slot(struct vhost_queue *vq)
 static void give_slot(struct vhost_queue *vq, struct vhost_slot *s)
 {
 	pthread_mutex_lock(&vq->lock);
-	s->next_free = vq->free_slots;
-	vq->free_slots = s;
-	if (--vq->slots_busy == 0)
-		pthread_cond_broadcast(&vq->idle);
+	free_slot_locked(vq, s);
 	pthread_mutex_unlock(&vq->lock);
 }
 
@@ -270,10 +290,12 @@ static void serve_chain(struct vhost_queue *vq, struct vhost_slot *s, struct sgf
 		q->ext_read_n = (int)n;
 	}
 	q->slot = s;
+	s->held = true;
 	ret = sgf_session_handle(se, &vq->ch, q, len, NULL);
+	bool replied = let_go(vq, s);
 	if (ret != SGF_KEPT) {
 		/* Answered, or never to be (FORGET): the chain goes back. */
-		if (!s->replied)
+		if (!replied)
 			push(vq, s, 0);
 		sgf_pool_put(q);
 	}
