@@ -3,7 +3,9 @@
  * INIT, LOOKUP, CREATE, a 128 KiB WRITE whose payload is 32 descriptors of
  * 4 KiB read back through 32 writable page descriptors (the bytes checked
  * in SOURCE too), odd splits, the statistics showing one WRITE of 131072
- * bytes, FORGET on the hiprio queue; memory outside the region untouched. */
+ * bytes, FORGET on the hiprio queue, 3600 GETATTRs with 24 in flight on two
+ * workers (each answered once, by its own reply); memory outside the
+ * region untouched. */
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,6 +30,67 @@ static bool source_has(const char *name, const unsigned char *want, size_t len, 
 	if (fd >= 0)
 		close(fd);
 	return n == (ssize_t)len && memcmp(buf, want, len) == 0;
+}
+
+/* Many GETATTRs in flight at once on the two workers, again and again:
+ * each chain comes back exactly once, with its own reply. */
+static void burst(struct vf *f)
+{
+	enum { SLOTS = 24, ROUNDS = 150 };
+	uint32_t in_len = sizeof(struct fuse_in_header) + sizeof(struct fuse_getattr_in);
+	uint32_t out_len = sizeof(struct fuse_out_header) + sizeof(struct fuse_attr_out);
+	struct sgf_vq_buf rd[SLOTS], wr[SLOTS];
+	uint64_t mark = f->brk, sent[SLOTS];
+	bool busy[SLOTS] = { false };
+	unsigned slot_of[VF_NUM], bad = 0, done = 0;
+
+	for (unsigned i = 0; i < SLOTS; i++) {
+		rd[i] = (struct sgf_vq_buf){ vf_alloc(f, in_len, 64), in_len };
+		wr[i] = (struct sgf_vq_buf){ vf_alloc(f, out_len, 64), out_len };
+	}
+	while (done < SLOTS * ROUNDS && bad == 0) {
+		for (unsigned i = 0; i < SLOTS; i++) {
+			if (busy[i])
+				continue;
+			struct fuse_in_header h;
+			uint16_t head;
+			vf_in_header(f, &h, FUSE_GETATTR, FUSE_ROOT_ID, in_len);
+			memcpy(vf_host(f, rd[i].gpa), &h, sizeof(h));
+			memset((char *)vf_host(f, rd[i].gpa) + sizeof(h), 0, in_len - sizeof(h));
+			memset(vf_host(f, wr[i].gpa), 0, out_len);
+			if (vf_add(f, VF_REQ, &rd[i], 1, &wr[i], 1, &head) != 0)
+				break;
+			busy[i] = true;
+			sent[i] = h.unique;
+			slot_of[head] = i;
+		}
+		uint16_t head;
+		uint32_t len;
+		int r = vf_wait_used(f, VF_REQ, &head, &len, VF_TIMEOUT_MS);
+		if (r != 1) {
+			vt_fail(__FILE__, __LINE__, "burst: after %u replies: %d", done, r);
+			break;
+		}
+		unsigned i = slot_of[head];
+		struct fuse_out_header oh;
+		memcpy(&oh, vf_host(f, wr[i].gpa), sizeof(oh));
+		if (!busy[i] || len != out_len || oh.len != out_len || oh.unique != sent[i] || oh.error) {
+			vt_fail(__FILE__, __LINE__, "burst: reply %u: head %u used len %u, out len %u "
+				"unique %llu (sent %llu) error %d", done, head, len, oh.len,
+				(unsigned long long)oh.unique, (unsigned long long)sent[i], oh.error);
+			bad++;
+		}
+		busy[i] = false;
+		done++;
+	}
+	/* Reap what is left before the buffers go. */
+	for (unsigned i = 0; i < SLOTS && bad == 0; i++) {
+		uint16_t head;
+		uint32_t len;
+		if (busy[i] && vf_wait_used(f, VF_REQ, &head, &len, VF_TIMEOUT_MS) == 1)
+			busy[slot_of[head]] = false;
+	}
+	vf_mem_reset(f, mark);
 }
 
 int main(int argc, char **argv)
@@ -98,6 +161,8 @@ int main(int argc, char **argv)
 	 * still answers. */
 	CHECK_EQ(vf_getattr(&f, FUSE_ROOT_ID, &a), 0);
 	CHECK(S_ISDIR(a.attr.mode));
+
+	burst(&f);
 
 	CHECK(vf_canaries_ok(&f));
 	CHECK(vt_daemon_alive());

@@ -377,8 +377,10 @@ int vf_start(struct vf *f, const char *path, unsigned flags)
 uint64_t vf_alloc(struct vf *f, size_t len, size_t align)
 {
 	uint64_t at = (f->brk + align - 1) & ~(uint64_t)(align - 1);
+	uint64_t arena = VF_GPA + f->size - VF_ARENA0;
+	uint64_t end = f->brk < arena ? arena : VF_GPA + f->size;
 
-	if (at + len > VF_GPA + f->size) {
+	if (at + len > end) {
 		fprintf(stderr, "vf: guest memory exhausted\n");
 		abort();
 	}

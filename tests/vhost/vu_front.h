@@ -23,6 +23,9 @@
  * backend, not guest memory (canary bytes). */
 #define VF_GUARD 8192u
 #define VF_CANARY 0x5a
+/* The region's last bytes: where requests on the hiprio queue go (see
+ * vf_call), apart from the other queue's. */
+#define VF_ARENA0 (256u << 10)
 #define VF_NUM 64u
 #define VF_NQ 2u
 #define VF_TIMEOUT_MS 20000u
