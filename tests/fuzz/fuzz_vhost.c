@@ -424,7 +424,10 @@ static void *serve(void *arg)
 
 static void setup_server(void)
 {
-	struct sgf_server_opts o = { .threads = 1, .max_inflight = 4, .max_write = 65536 };
+	/* Two workers on the request queue: the races between them are
+	 * where the bugs were (a crash may then need a few replays). Four
+	 * request buffers, so the pool runs out under a few chains. */
+	struct sgf_server_opts o = { .threads = 2, .max_inflight = 4, .max_write = 65536 };
 
 	FUZZ_ASSERT(sgf_server_new(&srv, &fuzz_fs_ops, sizeof(fuzz_fs_ops), &fs, &o) == 0,
 		    "sgf_server_new");
