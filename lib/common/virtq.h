@@ -80,8 +80,9 @@ int sgf_vq_dev_init(struct sgf_vq_dev *vq, const struct sgf_vq_mem *mem,
  * too small, -E2BIG a total over 4 GiB. */
 int sgf_vq_pop(struct sgf_vq_dev *vq, struct sgf_vq_elem *e);
 
-/* Take back the chain the last sgf_vq_pop returned (no pop since): it is
- * available again, for whoever pops next. */
+/* Give back the chain the last sgf_vq_pop returned 1 for, unused: the
+ * next pop returns it again. Only right after that pop (no other pop in
+ * between). */
 void sgf_vq_unpop(struct sgf_vq_dev *vq);
 
 /* Write a used element without publishing it (batching); -EINVAL: id out

@@ -175,6 +175,14 @@ int sgf_vq_pop(struct sgf_vq_dev *vq, struct sgf_vq_elem *e)
 	return walk(vq, e, head);
 }
 
+void sgf_vq_unpop(struct sgf_vq_dev *vq)
+{
+	vq->last_avail--;
+	vq->inflight--;
+	if (vq->event_idx)
+		__atomic_store_n(avail_event(vq), htole16(vq->last_avail), __ATOMIC_RELAXED);
+}
+
 int sgf_vq_fill(struct sgf_vq_dev *vq, uint16_t id, uint32_t len)
 {
 	if (vq->broken)
@@ -236,10 +244,4 @@ bool sgf_vq_dev_has_avail(struct sgf_vq_dev *vq)
 {
 	return !vq->broken &&
 	       le16toh(__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE)) != vq->last_avail;
-}
-
-void sgf_vq_unpop(struct sgf_vq_dev *vq)
-{
-	vq->last_avail--;
-	vq->inflight--;
 }

@@ -87,6 +87,10 @@ struct vhost_queue {
 /* Serve vhost-user frontends on srv's listening socket, one at a time,
  * until exit or a handled signal (endpoint.c calls it from run). */
 int sgf_vhost_run(struct sgf_server *srv);
+/* Serve one frontend already connected on fd (closed here) until it goes
+ * or the server is to exit (true then). What sgf_vhost_run does per
+ * connection; tests/fuzz/fuzz_vhost.c calls it on a socketpair. */
+bool sgf_vhost_serve_fd(struct sgf_server *srv, int fd);
 
 /* ---- vhost_queue.c ---- */
 

@@ -535,6 +535,11 @@ static bool serve_frontend(struct sgf_server *srv, int sock)
 	return exit_now;
 }
 
+bool sgf_vhost_serve_fd(struct sgf_server *srv, int fd)
+{
+	return serve_frontend(srv, fd);
+}
+
 int sgf_vhost_run(struct sgf_server *srv)
 {
 	int ret = 0;

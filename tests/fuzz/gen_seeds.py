@@ -183,7 +183,81 @@ def seeds_virtq():
     write(W_, 'driver', vq_hdr(2, 8, rd_max=2) + vq_mem([], [], extra=[(96, used)]))
 
 
+# ---- fuzz_vhost: frontend ops (see fuzz_vhost.c's header comment) ----
+def vh_std(k, a=0):
+    return bytes([0, k, a])
+
+
+def vh_raw(req, flags, payload=b'', fds=0):
+    return bytes([1]) + struct.pack('<IIH', req, flags, len(payload)) + payload + bytes([fds])
+
+
+def vh_mem(off, data):
+    return bytes([2]) + struct.pack('<HB', off, len(data)) + data
+
+
+def vh_fuse(opcode, arg=b'', room=None, q=1, how=0, ubits=0):
+    if room is None:
+        room = 16 + 256
+    return bytes([6, q, opcode, how, ubits]) + struct.pack('<HB', room, len(arg)) + arg
+
+
+VH_SETUP = bytes([5])
+VH_GPA, VH_REQ_AT = 0x100000000, 8192
+VU_VERSION, VU_NEED_REPLY = 1, 8
+
+
+def vh_desc(q, i, addr, ln, flags, nxt):
+    return vh_mem(q * 4096 + 16 * i, struct.pack('<QIHH', addr, ln, flags, nxt))
+
+
+def seeds_vhost():
+    W_ = 'fuzz_vhost'
+    init = vh_fuse(INIT, init_in(), room=16 + 64)
+    getattr_ = vh_fuse(GETATTR, struct.pack('<IIQ', 0, 0, 0), room=16 + 104)
+    write(W_, 'setup_io', VH_SETUP + init + getattr_ +
+          vh_fuse(LOOKUP, b'file\0', room=16 + 128) +
+          vh_fuse(OPEN, struct.pack('<II', 2, 0), room=16 + 16) +
+          vh_fuse(READ, struct.pack('<QQIIQII', 1, 0, 4096, 0, 0, 0, 0), room=16 + 4096,
+                  how=1) +
+          vh_fuse(WRITE, struct.pack('<QQIIQII', 1, 0, 5, 0, 0, 0, 0) + b'hello', room=24,
+                  how=2) +
+          vh_fuse(STATFS, room=16 + 80) +
+          vh_fuse(FORGET, struct.pack('<Q', 1), room=0, q=0) +
+          vh_fuse(DESTROY, room=16))
+    qemu = vh_std(0) + vh_std(2) + vh_std(3) + vh_std(17) + vh_std(4) + vh_std(1, 6) + vh_std(5)
+    for q in (0, 1):
+        qemu += vh_std(10, q) + vh_std(11, q) + vh_std(6, q) + vh_std(7, q) + vh_std(8, q) + \
+            vh_std(9, q) + vh_std(12, q)
+    write(W_, 'qemu_order', qemu + init + getattr_)
+    write(W_, 'destroy_init', VH_SETUP + init + vh_fuse(DESTROY, room=16) + init + getattr_)
+    restart = b''
+    for q, base in ((0, 0), (1, 2)):
+        restart += vh_std(6, q) + vh_std(7, q | base << 1) + vh_std(8, q) + vh_std(9, q) + \
+            vh_std(12, q)
+    write(W_, 'vring_base', VH_SETUP + init + getattr_ + vh_std(14, 0) + vh_std(14, 1) +
+          restart + init + getattr_)
+    F, WR, IND = 1, 2, 4
+    write(W_, 'crafted_loop', VH_SETUP + init +
+          vh_desc(1, 0, VH_GPA + VH_REQ_AT, 56, F, 1) + vh_desc(1, 1, VH_GPA + VH_REQ_AT, 56, F, 0) +
+          bytes([3, 1, 0, 4, 1]) + getattr_)
+    headerless = vh_desc(1, 0, VH_GPA + VH_REQ_AT, 20, 0, 0) + bytes([3, 1, 0, 4, 1])
+    write(W_, 'headerless', VH_SETUP + init + headerless * 6 + getattr_)
+    write(W_, 'bad_version', VH_SETUP + vh_raw(1, 2) + init)
+    region = struct.pack('<QQQQ', VH_GPA, 1 << 30, 0, 0)  # user 0: the harness's mapping
+    write(W_, 'small_fd_region', VH_SETUP + init +
+          vh_raw(5, VU_VERSION | VU_NEED_REPLY, struct.pack('<II', 1, 0) + region, fds=1) +
+          getattr_)
+    # a reset guest starts its rings from 0 again
+    zero = vh_mem(1024, bytes(4)) + vh_mem(256, bytes(4)) + vh_mem(4096 + 1024, bytes(4)) + \
+        vh_mem(4096 + 256, bytes(4))
+    write(W_, 'reset_device', VH_SETUP + init + vh_std(16) + zero + VH_SETUP + init + getattr_)
+    write(W_, 'unknown_need_reply', VH_SETUP + vh_raw(50, VU_VERSION | VU_NEED_REPLY, b'x' * 8) +
+          vh_raw(7, VU_VERSION | VU_NEED_REPLY, fds=9) + init)
+
+
 seeds_init()
 seeds_client()
 seeds_stream()
 seeds_virtq()
+seeds_vhost()

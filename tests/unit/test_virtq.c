@@ -94,6 +94,40 @@ static void check_single(void)
 	teardown(&p);
 }
 
+/* A chain given back unused comes out of the next pop again, and the
+ * queue's accounting (in flight, avail_event) is as if never popped. */
+static void check_unpop(void)
+{
+	struct pair p;
+	uint16_t a, b, h;
+	uint32_t len;
+	setup(&p, 16, true);
+	struct sgf_vq_buf x = { DATA, 5 }, y = { DATA + 64, 7 };
+	CHECK_EQ(sgf_vq_drv_add(&p.drv, &x, 1, NULL, 0, &a), 0);
+	CHECK_EQ(sgf_vq_drv_add(&p.drv, &y, 1, NULL, 0, &b), 0);
+	CHECK_EQ(sgf_vq_pop(&p.dev, &p.e), 1);
+	CHECK_EQ(p.e.head, a);
+	sgf_vq_unpop(&p.dev);
+	CHECK_EQ(p.dev.inflight, 0);
+	CHECK_EQ(p.dev.last_avail, 0);
+	uint16_t ev;
+	memcpy(&ev, &p.drv.used->ring[16], sizeof(ev)); /* avail_event */
+	CHECK_EQ(le16toh(ev), 0);
+	CHECK_EQ(sgf_vq_pop(&p.dev, &p.e), 1);
+	CHECK_EQ(p.e.head, a);
+	CHECK_EQ(p.e.rd_bytes, 5);
+	CHECK_EQ(sgf_vq_pop(&p.dev, &p.e), 1);
+	CHECK_EQ(p.e.head, b);
+	CHECK_EQ(sgf_vq_push(&p.dev, b, 0), 0);
+	CHECK_EQ(sgf_vq_push(&p.dev, a, 0), 0);
+	CHECK_EQ(sgf_vq_drv_get_used(&p.drv, &h, &len), 1);
+	CHECK_EQ(h, b);
+	CHECK_EQ(sgf_vq_drv_get_used(&p.drv, &h, &len), 1);
+	CHECK_EQ(h, a);
+	CHECK_EQ(sgf_vq_pop(&p.dev, &p.e), 0);
+	teardown(&p);
+}
+
 static void check_mixed(void)
 {
 	struct pair p;
@@ -546,6 +580,7 @@ static void check_driver_validation(void)
 int main(void)
 {
 	check_single();
+	check_unpop();
 	check_mixed();
 	check_long_and_full();
 	check_wrap();
