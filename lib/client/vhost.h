@@ -162,6 +162,8 @@ int sgf_vh_wait_room(struct sgf_client *c, bool reading, unsigned long since);
 /* The socket end: 0 still there (nothing to read), -ENOTCONN it hung up
  * or we did, -EPROTO it sent something unasked. */
 int sgf_vh_check_socket(struct sgf_client *c);
+/* Milliseconds until deadline (CLOCK_MONOTONIC), 0 once past. */
+int sgf_vh_ms_left(const struct timespec *deadline);
 /* Write the kick eventfd of queue q. */
 void sgf_vh_kick(struct sgf_vh_queue *q);
 /* Clear an eventfd that polled readable. */

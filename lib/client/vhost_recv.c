@@ -76,7 +76,7 @@ int sgf_vh_check_socket(struct sgf_client *c)
 	return -ENOTCONN;
 }
 
-static int ms_left(const struct timespec *deadline)
+int sgf_vh_ms_left(const struct timespec *deadline)
 {
 	struct timespec now;
 
@@ -123,7 +123,7 @@ static int wait_used(struct sgf_client *c, const struct sgf_vh_queue *q,
 {
 	if (deadline == NULL && spin_used(c, q))
 		return 0;
-	return sleep_used(c, q, deadline ? ms_left(deadline) : -1);
+	return sleep_used(c, q, deadline ? sgf_vh_ms_left(deadline) : -1);
 }
 
 /* The reply of the chain slot idx sent, used_len bytes written. */

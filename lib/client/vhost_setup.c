@@ -18,16 +18,6 @@
 
 #define BIT(n) ((uint64_t)1 << (n))
 
-static int ms_left(const struct timespec *deadline)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	long long ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
-		       (deadline->tv_nsec - now.tv_nsec) / 1000000;
-	return ms <= 0 ? 0 : ms > 1000000000 ? 1000000000 : (int)ms;
-}
-
 /* The reply to request req, by deadline. A reply never carries fds. */
 static int recv_reply(struct sgf_vhost *vh, const struct timespec *deadline, uint32_t req,
 		      struct sgf_vu_msg *m)
@@ -38,7 +28,7 @@ static int recv_reply(struct sgf_vhost *vh, const struct timespec *deadline, uin
 	int n;
 
 	do
-		n = poll(&p, 1, ms_left(deadline));
+		n = poll(&p, 1, sgf_vh_ms_left(deadline));
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
