@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sgfuse/proto.h>
 #include "../common/guestmem.h"
 #include "../common/vhost_user.h"
 #include "../common/virtq.h"
@@ -38,7 +39,9 @@ struct vhost_slot {
 	bool replied;            /* pushed (reply written, or given up) */
 	struct iovec *rd, *wr;   /* the chain, as popped */
 	unsigned rd_n, wr_n;
-	uint32_t wr_bytes;
+	uint32_t rd_bytes, wr_bytes;
+	struct fuse_in_header hdr;  /* the request's header, copied at pop */
+	bool has_hdr;               /* the chain held a whole one */
 	struct iovec *read_dst;  /* READ: wr past the reply header */
 };
 

@@ -209,12 +209,9 @@ static void wait_kick(struct vhost_queue *vq)
 
 /* Does the chain in s start a new FUSE connection: an INIT on a request
  * queue whose session has had its INIT (or its DESTROY)? */
-static bool new_connection(struct vhost_queue *vq, struct vhost_slot *s)
+static bool new_connection(struct vhost_queue *vq, const struct vhost_slot *s)
 {
-	struct fuse_in_header h;
-
-	return vq->index > 0 && gather(s->rd, s->rd_n, &h, sizeof(h)) == sizeof(h) &&
-	       h.opcode == FUSE_INIT &&
+	return vq->index > 0 && s->has_hdr && s->hdr.opcode == FUSE_INIT &&
 	       (sgf_session_initialized(vq->se) || sgf_session_exited(vq->se));
 }
 
@@ -240,7 +237,12 @@ static int next_chain(struct vhost_queue *vq, struct vhost_slot *s)
 		pthread_mutex_unlock(&vq->lock);
 		if (r == 1) {
 			s->head = e.head;
-			s->rd_n = e.rd_n, s->wr_n = e.wr_n, s->wr_bytes = e.wr_bytes;
+			s->rd_n = e.rd_n, s->wr_n = e.wr_n;
+			s->rd_bytes = e.rd_bytes, s->wr_bytes = e.wr_bytes;
+			/* The header once, for whoever asks what it is (the
+			 * parser reads its own copy from recv_buf). */
+			s->has_hdr = gather(s->rd, s->rd_n, &s->hdr, sizeof(s->hdr)) ==
+				     sizeof(s->hdr);
 			if (!new_connection(vq, s))
 				return 1;
 			/* An INIT for a session that had one: the guest's FUSE
@@ -284,24 +286,22 @@ static int next_chain(struct vhost_queue *vq, struct vhost_slot *s)
 static void serve_chain(struct vhost_queue *vq, struct vhost_slot *s, struct sgf_request *q)
 {
 	struct sgf_session *se = vq->se;
-	struct fuse_in_header h;
-	size_t fixed = sizeof(h) + sizeof(struct fuse_write_in);
+	const struct fuse_in_header *h = &s->hdr;
+	uint32_t rd_bytes = s->rd_bytes;
+	size_t fixed = sizeof(*h) + sizeof(struct fuse_write_in);
 	size_t len;
 	int ret;
 
 	q->ext_write = NULL, q->ext_write_n = 0, q->ext_write_len = 0;
 	q->ext_read = NULL, q->ext_read_n = 0;
-	if (gather(s->rd, s->rd_n, &h, sizeof(h)) < sizeof(h)) {
+	if (!s->has_hdr) {
 		/* No header: nobody to answer; the chain goes back empty. */
 		sgf_stat_inc(&se->stats.malformed, 1);
 		push(vq, s, 0);
 		sgf_pool_put(q);
 		return;
 	}
-	uint32_t rd_bytes = 0;
-	for (unsigned i = 0; i < s->rd_n; i++)
-		rd_bytes += (uint32_t)s->rd[i].iov_len;
-	if (h.opcode == FUSE_WRITE && rd_bytes > fixed) {
+	if (h->opcode == FUSE_WRITE && rd_bytes > fixed) {
 		/* Header and fuse_write_in here, the payload where it is. */
 		unsigned n = s->rd_n;
 		len = gather(s->rd, n, q->recv_buf, fixed);
@@ -314,14 +314,14 @@ static void serve_chain(struct vhost_queue *vq, struct vhost_slot *s, struct sgf
 	} else {
 		/* Too big for any request of ours: the header alone fails
 		 * validation and is answered with an error. */
-		len = gather(s->rd, s->rd_n, q->recv_buf, sizeof(h));
+		len = gather(s->rd, s->rd_n, q->recv_buf, sizeof(*h));
 	}
 	/* Read into the chain only when it holds all that was asked for:
 	 * operations fill up to the size asked. A chain with less room is
 	 * read into our buffer and answered EIO (the reply cannot fit). */
 	struct fuse_read_in rin;
-	if (h.opcode == FUSE_READ && len >= sizeof(h) + sizeof(rin) &&
-	    (memcpy(&rin, q->recv_buf + sizeof(h), sizeof(rin)), true) &&
+	if (h->opcode == FUSE_READ && len >= sizeof(*h) + sizeof(rin) &&
+	    (memcpy(&rin, q->recv_buf + sizeof(*h), sizeof(rin)), true) &&
 	    s->wr_bytes >= sizeof(struct fuse_out_header) &&
 	    s->wr_bytes - sizeof(struct fuse_out_header) >= rin.size) {
 		unsigned n = s->wr_n;
