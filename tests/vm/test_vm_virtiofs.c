@@ -2,7 +2,7 @@
  * serving our source directory (mount -t virtiofs) and works on it with
  * busybox and guest_io; the host then finds every result in the source.
  * $SGF_VM_BACKEND: virtiofsd (QEMU's, the default) or sgfuse (the daemon's
- * --vhost-user; skips while the daemon has no such option); with the
+ * --vhost-user); with the
  * harness's Ceph mode, sgfuse-ceph on a throw-away cluster. */
 #include "harness.h"
 #include "pattern.h"
@@ -80,33 +80,6 @@ static pid_t start_backend(const char *backend, const char *sock, const char *ou
 	}
 	fprintf(stderr, "SGF_VM_BACKEND=%s: want virtiofsd or sgfuse\n", backend);
 	exit(2);
-}
-
-/* Wait for the backend's socket; a daemon that does not know --vhost-user
- * yet makes the test skip. */
-static void wait_socket(const char *backend, pid_t pid, const char *sock, const char *err)
-{
-	for (unsigned ms = 0; ms < 20000; ms += 20) {
-		struct stat st;
-		if (stat(sock, &st) == 0 && S_ISSOCK(st.st_mode))
-			return;
-		int status;
-		if (h_reaped(pid, &status)) {
-			char text[4096];
-			h_read_file(err, text, sizeof(text));
-			if (strcmp(backend, "sgfuse") == 0 && h_exit_code(status) == 2 &&
-			    strstr(text, "--vhost-user")) {
-				printf("SKIP: %s has no --vhost-user yet: %s", h_daemon(), text);
-				exit(H_EXIT_SKIP);
-			}
-			h_fail(__FILE__, __LINE__, "%s exited (code %d) before making %s: %s", backend,
-			       h_exit_code(status), sock, text);
-			exit(h_finish());
-		}
-		h_msleep(20);
-	}
-	h_fail(__FILE__, __LINE__, "%s made no socket %s within 20 s", backend, sock);
-	exit(h_finish());
 }
 
 /* name in the source starts with len bytes of the pattern of seed (and
@@ -236,7 +209,7 @@ int main(int argc, char **argv)
 	H_PATH(out, h_root(), "backend.out");
 	H_PATH(err, h_root(), "backend.err");
 	pid_t pid = start_backend(backend, sock, out, err);
-	wait_socket(backend, pid, sock, err);
+	vm_wait_socket(pid, sock, err);
 
 	char chardev[PATH_MAX + 32];
 	snprintf(chardev, sizeof(chardev), "socket,id=vfs,path=%s", sock);

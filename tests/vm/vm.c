@@ -410,3 +410,23 @@ bool vm_qemu_said(struct vm *vm, const char *needle)
 	H_PATH(path, vm->dir, "qemu.err");
 	return h_read_file(path, text, sizeof(text)) >= 0 && strstr(text, needle);
 }
+
+void vm_wait_socket(pid_t pid, const char *sock, const char *err_path)
+{
+	for (unsigned ms = 0; ms < 20000; ms += 20) {
+		struct stat st;
+		if (stat(sock, &st) == 0 && S_ISSOCK(st.st_mode))
+			return;
+		int status;
+		if (h_reaped(pid, &status)) {
+			char text[4096];
+			h_read_file(err_path, text, sizeof(text));
+			h_fail(__FILE__, __LINE__, "the backend exited (code %d) before making %s: %s",
+			       h_exit_code(status), sock, text);
+			exit(h_finish());
+		}
+		h_msleep(20);
+	}
+	h_fail(__FILE__, __LINE__, "the backend made no socket %s within 20 s", sock);
+	exit(h_finish());
+}

@@ -63,6 +63,11 @@ const char *vm_result(struct vm *vm, const char *step, const char *needle, char 
 /* KEY=NUMBER on step's first RESULT line that has KEY=; -1 when absent. */
 double vm_result_num(struct vm *vm, const char *step, const char *key);
 
+/* Wait (up to 20 s) until the vhost-user backend pid makes its socket
+ * sock; fails the test (exit) when it exits first, with its stderr
+ * (err_path), or never makes it. */
+void vm_wait_socket(pid_t pid, const char *sock, const char *err_path);
+
 /* Does QEMU's stderr (vm->dir/qemu.err) hold needle? */
 bool vm_qemu_said(struct vm *vm, const char *needle);
 

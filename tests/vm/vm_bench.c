@@ -154,27 +154,6 @@ static void skip(const char *why, const char *what)
 	exit(H_EXIT_SKIP);
 }
 
-/* Until the backend's vhost-user socket exists; exits when it died. */
-static void wait_socket(pid_t pid, const char *sock, const char *err)
-{
-	for (unsigned ms = 0; ms < 20000; ms += 20) {
-		struct stat st;
-		if (stat(sock, &st) == 0 && S_ISSOCK(st.st_mode))
-			return;
-		int status;
-		if (h_reaped(pid, &status)) {
-			char text[4096];
-			h_read_file(err, text, sizeof(text));
-			h_fail(__FILE__, __LINE__, "the backend exited (code %d) before making %s: %s",
-			       h_exit_code(status), sock, text);
-			exit(h_finish());
-		}
-		h_msleep(20);
-	}
-	h_fail(__FILE__, __LINE__, "the backend made no socket %s within 20 s", sock);
-	exit(h_finish());
-}
-
 /* virtio-fs: the backend on ROOT/vfs.sock serving h_backing(); its pid. */
 static pid_t start_virtiofs(const struct target *t, char *chardev, size_t size)
 {
@@ -200,7 +179,7 @@ static pid_t start_virtiofs(const struct target *t, char *chardev, size_t size)
 		char *args[] = { "-f", "--vhost-user", sock, "-o", o, (char *)h_backing(), NULL };
 		pid = h_spawn(args, out, err);
 	}
-	wait_socket(pid, sock, err);
+	vm_wait_socket(pid, sock, err);
 	snprintf(chardev, size, "socket,id=vfs,path=%s", sock);
 	return pid;
 }
